@@ -1,0 +1,1 @@
+"""Alarm intake on the box: storing signals, device supervision."""

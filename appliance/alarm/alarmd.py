@@ -1,0 +1,55 @@
+"""alarmd: owns the alarm receivers; one worker thread per receiver."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from appliance.alarm.receivers import ReceiverWorker
+from appliance.bus import LocalBus
+from appliance.config import Config
+from appliance.store import open_store
+
+log = logging.getLogger("alarmd")
+
+
+class Alarmd:
+    name = "alarmd"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._stop = threading.Event()
+        self.bus = LocalBus(config.bus.mqtt_url, "alarmd")
+        # Built here so a receiver this version cannot drive fails at start, by name.
+        self.workers = [
+            ReceiverWorker(rc, config.box.id, config.db_path, self._stop,
+                           on_signal=lambda body: self.bus.publish("alarm/new", body),
+                           on_trouble=lambda body: self.bus.publish("device/trouble", body))
+            for rc in config.receivers
+        ]
+
+    def start(self) -> None:
+        open_store(self.config.box.data_dir).close()
+        if not self.workers:
+            log.warning("no [[alarm.receivers]] configured: alarmd has nothing to listen to")
+        self.bus.start()
+        for worker in self.workers:
+            worker.start()
+
+    def healthy(self) -> bool:
+        return all(w.is_alive() for w in self.workers)
+
+    def status(self) -> str:
+        parts = []
+        for w in self.workers:
+            s = w.state
+            port = "port open" if s.port_open else f"port DOWN ({s.last_error})"
+            link = "" if s.link_up else ", link TROUBLE"
+            parts.append(f"{w.cfg.name}: {port}{link}, {s.signals} signals")
+        return "; ".join(parts) or "no receivers"
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self.workers:
+            worker.join(5)
+        self.bus.stop()

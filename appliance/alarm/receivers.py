@@ -1,0 +1,185 @@
+"""One alarm receiver on a serial line: read, parse, commit, then ACK (CONTRACTS §5).
+
+Runs in its own thread with blocking pyserial I/O: the critical path is read → commit
+(fsync) → write ACK, with nothing else in between. Port failures (unplugged USB
+adapter, missing pty) are retried forever and show in the daemon's status.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import serial
+
+from appliance.alarm.intake import (
+    SignalFacts,
+    count_repeat,
+    note_damaged,
+    note_heartbeat,
+    set_trouble,
+    store_signal,
+)
+from appliance.alarm.supervision import LinkSupervisor
+from appliance.clock import now_local
+from appliance.config import AlarmReceiverConfig
+from appliance.logs import fields
+from appliance.store import connect
+from drivers.alarm_phone import surgard
+
+log = logging.getLogger("receiver")
+
+REOPEN_DELAY = 2.0
+
+
+@dataclass
+class ReceiverState:
+    """What the daemon reports about one receiver."""
+
+    port_open: bool = False
+    link_up: bool = True
+    last_error: str = ""
+    signals: int = 0
+    heartbeats: int = 0
+    damaged: int = 0
+    repeats: int = 0
+
+
+class ReceiverWorker(threading.Thread):
+    def __init__(self, cfg: AlarmReceiverConfig, box_id: str, db_path: Any,
+                 stop: threading.Event, on_signal: Callable[[dict], None] | None = None,
+                 on_trouble: Callable[[dict], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = now_local) -> None:
+        super().__init__(name=f"receiver-{cfg.name}", daemon=True)
+        if cfg.protocol != "surgard":
+            raise ValueError(f"receiver {cfg.name!r}: protocol {cfg.protocol!r} is not "
+                             "supported by this version (surgard only)")
+        self.cfg, self.box_id, self.db_path, self.stop = cfg, box_id, db_path, stop
+        self.on_signal, self.on_trouble = on_signal, on_trouble
+        self.clock, self.wall = clock, wall
+        self.state = ReceiverState()
+        self.supervisor = LinkSupervisor(cfg.heartbeat_interval, clock())
+        self._last_stored: tuple[bytes, float, str] | None = None  # raw, when, signal_id
+
+    # -- thread ------------------------------------------------------------------------
+    def run(self) -> None:
+        conn = connect(self.db_path)
+        try:
+            while not self.stop.is_set():
+                port = self._open()
+                if port is None:
+                    self._supervise(conn)
+                    self.stop.wait(REOPEN_DELAY)
+                    continue
+                try:
+                    self._serve(port, conn)
+                except (serial.SerialException, OSError) as exc:
+                    self._port_failed(f"I/O error: {exc}")
+                finally:
+                    port.close()
+                    self.state.port_open = False
+        finally:
+            conn.close()
+
+    def _open(self) -> serial.SerialBase | None:
+        try:
+            port = serial.serial_for_url(self.cfg.port, baudrate=self.cfg.baudrate, timeout=0.2,
+                                         write_timeout=2)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self._port_failed(f"opening {self.cfg.port}: {exc}")
+            return None
+        self.state.port_open, self.state.last_error = True, ""
+        log.info("receiver port open", extra=fields(receiver=self.cfg.name, port=self.cfg.port))
+        return port
+
+    def _port_failed(self, why: str) -> None:
+        if why != self.state.last_error:
+            log.error("receiver port unavailable, retrying every %ss", REOPEN_DELAY,
+                      extra=fields(receiver=self.cfg.name, error=why))
+        self.state.port_open, self.state.last_error = False, why
+
+    def _serve(self, port: serial.SerialBase, conn: sqlite3.Connection) -> None:
+        parser = surgard.SurGardParser()
+        while not self.stop.is_set():
+            data = port.read(max(1, port.in_waiting))
+            if data:
+                parser.receive_data(data)
+                while (event := parser.next_event()) is not None:
+                    reply = self.handle(conn, event)
+                    if reply:
+                        port.write(reply)
+                        port.flush()
+            self._supervise(conn)
+
+    # -- decisions ---------------------------------------------------------------------
+    def handle(self, conn: sqlite3.Connection, event: surgard.SurGardEvent) -> bytes | None:
+        """Commit what EVENT says, then return the byte to answer (ACK/NAK)."""
+        now = self.clock()
+        name = self.cfg.name
+        if isinstance(event, surgard.Damaged):
+            self.state.damaged += 1
+            log.warning("damaged frame, NAK", extra=fields(receiver=name, reason=event.reason,
+                                                           raw=event.raw.hex()))
+            note_damaged(conn, name)
+            return surgard.NAK
+        self._link_seen(conn, now)
+        if isinstance(event, surgard.Heartbeat):
+            self.state.heartbeats += 1
+            note_heartbeat(conn, name, self.wall())
+            return surgard.ACK
+        last = self._last_stored
+        if last and last[0] == event.raw and now - last[1] <= self.cfg.repeat_window:
+            # The receiver repeats a frame whose ACK it missed: ACK again, store once.
+            count_repeat(conn, last[2])
+            self.state.repeats += 1
+            self._last_stored = (event.raw, now, last[2])
+            log.info("repeat of a stored signal (lost ACK), ACK again",
+                     extra=fields(receiver=name, signal_id=last[2]))
+            return surgard.ACK
+        if isinstance(event, surgard.Signal):
+            facts = SignalFacts(name, "surgard", event.raw, event.message,
+                                receiver_no=event.receiver, line=event.line)
+        else:  # Unrecognised: stored and ACKed, raised to the operator (CONTRACTS §5)
+            facts = SignalFacts(name, "surgard", event.raw, None,
+                                note=getattr(event, "reason", "unrecognised"))
+        stored = store_signal(conn, facts, self.wall())  # durable when it returns
+        self._last_stored = (event.raw, now, stored.signal_id)
+        self.state.signals += 1
+        body = stored.body
+        log.info("alarm signal stored", extra=fields(
+            receiver=name, seq=stored.seq, account=body["account"], code=body["event_code"],
+            qualifier=body["qualifier"], zone=body["zone"], recognised=body["recognised"]))
+        if self.on_signal:
+            self.on_signal(body)
+        return surgard.ACK
+
+    def _link_seen(self, conn: sqlite3.Connection, now: float) -> None:
+        change = self.supervisor.frame_seen(now)
+        if change:
+            self._trouble(conn, open=False, detail=f"link back after {change.silent_for:.0f}s")
+
+    def _supervise(self, conn: sqlite3.Connection) -> None:
+        change = self.supervisor.poll(self.clock())
+        if change:
+            detail = f"no frame or heartbeat for {change.silent_for:.0f}s"
+            if not self.state.port_open:
+                detail += f" ({self.state.last_error})"
+            self._trouble(conn, open=True, detail=detail)
+
+    def _trouble(self, conn: sqlite3.Connection, *, open: bool, detail: str) -> None:
+        self.state.link_up = not open
+        body = set_trouble(conn, box_id=self.box_id, type="receiver_link", subject=self.cfg.name,
+                           open=open, at=self.wall(), detail=detail)
+        if body:
+            (log.error if open else log.info)(
+                "receiver link trouble %s", "opened" if open else "closed",
+                extra=fields(receiver=self.cfg.name, detail=detail))
+            if self.on_trouble:
+                self.on_trouble(body)

@@ -1,0 +1,252 @@
+"""Load and validate a box config. Every error names the file, the line and the key."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from appliance.config.locate import locate
+from appliance.config.model import (
+    AlarmReceiverConfig,
+    BoxConfig,
+    BusConfig,
+    Config,
+    ConsoleConfig,
+    FxsPortConfig,
+    HubConfig,
+    LogConfig,
+    SpanConfig,
+    SyncConfig,
+)
+
+BOX_ID = re.compile(r"^[a-z0-9-]{3,64}$")
+RECEIVER_PROTOCOLS = ("surgard", "ademco685", "dc09", "usb")
+
+
+class ConfigError(ValueError):
+    """A config problem, with where it is: `box.toml:12: alarm.receivers[0].protocol: …`."""
+
+    def __init__(self, message: str, source: str = "<config>", line: int | None = None,
+                 key: str | None = None) -> None:
+        self.source, self.line, self.key, self.detail = source, line, key, message
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+Check = Callable[[Any], str | None]  # returns an error message or None
+
+
+@dataclass(frozen=True)
+class Key:
+    type: type | tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    check: Check | None = None
+
+
+def _one_of(*choices: Any) -> Check:
+    listed = ", ".join(str(c) for c in choices)
+    return lambda v: None if v in choices else f"{v!r} is not one of {listed}"
+
+
+def _mqtt_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        return f"{value!r} is not an mqtt:// or mqtts:// URL with a host"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"{value!r} has a bad port"
+    return None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"must be > 0, got {value}"
+
+
+def _listen(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{value!r} is not HOST:PORT"
+    return None
+
+
+NUMBER = (int, float)
+SCHEMA: dict[str, dict[str, Key]] = {
+    "box": {
+        "id": Key(str, required=True,
+                  check=lambda v: None if BOX_ID.match(v) else f"{v!r} must match [a-z0-9-]{{3,64}}"),
+        "data_dir": Key(str, default="/var/lib/anxin"),
+    },
+    "hub": {
+        "mqtt_url": Key(str, default="mqtt://127.0.0.1:1883", check=_mqtt_url),
+        "ca": Key(str), "cert": Key(str), "key": Key(str),
+    },
+    "bus": {"mqtt_url": Key(str, default="mqtt://127.0.0.1:1883", check=_mqtt_url)},
+    "sync": {
+        "ack_timeout": Key(NUMBER, default=5.0, check=_positive),
+        "ack_timeout_max": Key(NUMBER, default=60.0, check=_positive),
+        "batch_max": Key(int, default=100, check=lambda v: None if 1 <= v <= 1000
+                         else "must be between 1 and 1000"),
+        "poll_interval": Key(NUMBER, default=0.05, check=_positive),
+    },
+    "console": {"listen": Key(str, default="0.0.0.0:8080", check=_listen)},
+    "log": {
+        "level": Key(str, default="info", check=_one_of("debug", "info", "warning", "error")),
+        "format": Key(str, default="text", check=_one_of("text", "json")),
+    },
+}
+ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
+    ("alarm", "receivers"): {
+        "name": Key(str, required=True),
+        "protocol": Key(str, required=True, check=_one_of(*RECEIVER_PROTOCOLS)),
+        "port": Key(str, required=True),
+        "baudrate": Key(int, default=9600, check=_one_of(1200, 2400, 4800, 9600, 19200, 38400,
+                                                          57600, 115200)),
+        "heartbeat_interval": Key(NUMBER, default=30.0, check=_positive),
+        "repeat_window": Key(NUMBER, default=30.0, check=_positive),
+    },
+    ("telephony", "spans"): {"name": Key(str, required=True), "url": Key(str, required=True)},
+    ("telephony", "fxs"): {
+        "url": Key(str, required=True),
+        "extension": Key(str, required=True,
+                         check=lambda v: None if v.isdigit() and 2 <= len(v) <= 8
+                         else f"{v!r} must be 2 to 8 digits"),
+    },
+}
+
+
+class _Validator:
+    def __init__(self, text: str, source: str) -> None:
+        self.text, self.source = text, source
+
+    def fail(self, path: tuple[str | int, ...], message: str) -> ConfigError:
+        line = locate(self.text, path)
+        return ConfigError(message, self.source, line, _dotted(path))
+
+    def table(self, data: Any, keys: dict[str, Key], path: tuple) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(path, "must be a table")
+        for name in data:
+            if name not in keys:
+                hint = difflib.get_close_matches(name, keys, n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise self.fail((*path, name), f"unknown key{extra}")
+        out: dict[str, Any] = {}
+        for name, key in keys.items():
+            if name not in data:
+                if key.required:
+                    raise self.fail(path, f"missing required key {name!r}")
+                out[name] = key.default
+                continue
+            value = data[name]
+            # bool is an int in Python; a flag where a number is meant is still a mistake.
+            if isinstance(value, bool) and bool not in _types(key.type):
+                raise self.fail((*path, name), f"expected {_type_name(key.type)}, got boolean")
+            if not isinstance(value, key.type):
+                raise self.fail((*path, name),
+                                f"expected {_type_name(key.type)}, got {type(value).__name__}")
+            if key.check and (problem := key.check(value)):
+                raise self.fail((*path, name), problem)
+            out[name] = value
+        return out
+
+
+def _types(t: type | tuple[type, ...]) -> tuple[type, ...]:
+    return t if isinstance(t, tuple) else (t,)
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return " or ".join(dict.fromkeys(names.get(x, x.__name__) for x in _types(t)))
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate TOML TEXT. Relative paths resolve against BASE_DIR (the file's folder)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", source,
+                          int(match.group(1)) if match else None) from exc
+    v = _Validator(text, source)
+    groups = {"alarm": ("receivers",), "telephony": ("spans", "fxs")}
+    for name in data:
+        if name not in SCHEMA and name not in groups:
+            hint = difflib.get_close_matches(name, [*SCHEMA, *groups], n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise v.fail((name,), f"unknown section{extra}")
+    if "box" not in data:
+        raise ConfigError("missing required section [box]", source, None)
+    sections = {name: v.table(data.get(name, {}), keys, (name,)) for name, keys in SCHEMA.items()}
+    arrays: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for group, members in groups.items():
+        table = data.get(group, {})
+        if not isinstance(table, dict):
+            raise v.fail((group,), "must be a table")
+        for name in table:
+            if name not in members:
+                raise v.fail((group, name), f"unknown key (expected one of {', '.join(members)})")
+        for member in members:
+            items = table.get(member, [])
+            if not isinstance(items, list):
+                raise v.fail((group, member), f"must be an array of tables ([[{group}.{member}]])")
+            arrays[(group, member)] = [
+                v.table(item, ARRAYS[(group, member)], (group, member, i))
+                for i, item in enumerate(items)
+            ]
+    receivers = arrays[("alarm", "receivers")]
+    seen: set[str] = set()
+    for i, rec in enumerate(receivers):
+        if rec["name"] in seen:
+            raise v.fail(("alarm", "receivers", i, "name"), f"duplicate receiver name {rec['name']!r}")
+        seen.add(rec["name"])
+    base = base_dir or Path.cwd()
+
+    def path_of(value: str | None) -> Path | None:
+        return None if value is None else (base / value).resolve()
+
+    box, hub, sync = sections["box"], sections["hub"], sections["sync"]
+    if hub["mqtt_url"].startswith("mqtts://") and not hub["ca"]:
+        raise v.fail(("hub", "mqtt_url"), "mqtts:// needs hub.ca (and cert/key for the box identity)")
+    if sync["ack_timeout_max"] < sync["ack_timeout"]:
+        raise v.fail(("sync", "ack_timeout_max"), "must be >= sync.ack_timeout")
+    return Config(
+        box=BoxConfig(id=box["id"], data_dir=path_of(box["data_dir"])),
+        hub=HubConfig(mqtt_url=hub["mqtt_url"], ca=path_of(hub["ca"]), cert=path_of(hub["cert"]),
+                      key=path_of(hub["key"])),
+        bus=BusConfig(**sections["bus"]),
+        sync=SyncConfig(**{k: float(x) if k != "batch_max" else x for k, x in sync.items()}),
+        receivers=tuple(AlarmReceiverConfig(**{**r, "heartbeat_interval": float(
+            r["heartbeat_interval"]), "repeat_window": float(r["repeat_window"])})
+            for r in receivers),
+        spans=tuple(SpanConfig(**s) for s in arrays[("telephony", "spans")]),
+        fxs=tuple(FxsPortConfig(**f) for f in arrays[("telephony", "fxs")]),
+        console=ConsoleConfig(**sections["console"]),
+        log=LogConfig(**sections["log"]),
+        source=Path(source) if source != "<config>" else None,
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8: {exc}", str(path)) from exc
+    return parse_config(text, str(path), path.resolve().parent)

@@ -1,0 +1,88 @@
+"""Typed box settings. Defaults here are the embedded defaults of a single box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BoxConfig:
+    id: str
+    data_dir: Path = Path("/var/lib/anxin")
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    # First resend of an unacknowledged batch; doubles up to ack_timeout_max.
+    ack_timeout: float = 5.0
+    ack_timeout_max: float = 60.0
+    batch_max: int = 100
+    poll_interval: float = 0.05
+
+
+@dataclass(frozen=True)
+class AlarmReceiverConfig:
+    name: str
+    protocol: str
+    port: str
+    baudrate: int = 9600
+    # Sur-Gard receivers send a heartbeat every 30 s by default; two missed → link trouble.
+    heartbeat_interval: float = 30.0
+    # An exact repeat of the last frame within this window is a retransmission after a lost
+    # ACK: acknowledged again, not stored twice.
+    repeat_window: float = 30.0
+
+
+@dataclass(frozen=True)
+class SpanConfig:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class FxsPortConfig:
+    url: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    listen: str = "0.0.0.0:8080"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    box: BoxConfig
+    hub: HubConfig = field(default_factory=HubConfig)
+    bus: BusConfig = field(default_factory=BusConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    receivers: tuple[AlarmReceiverConfig, ...] = ()
+    spans: tuple[SpanConfig, ...] = ()
+    fxs: tuple[FxsPortConfig, ...] = ()
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.box.data_dir / "box.db"

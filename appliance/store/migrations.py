@@ -1,0 +1,128 @@
+"""Versioned schema migrations for box.db, applied in order at daemon start.
+
+A migration is never edited once released; a change is a new version. Each runs in its
+own exclusive transaction together with its row in schema_migrations, so a box that
+loses power mid-upgrade restarts from a consistent version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "outbox and alarm intake", """
+        -- Per-lane counter: seqs are strictly increasing and never reused, even after
+        -- the rows they numbered are deleted on the hub's ack (CONTRACTS §6).
+        CREATE TABLE lane_seq (
+            lane TEXT PRIMARY KEY CHECK (lane IN ('alarm', 'bulk')),
+            last_seq INTEGER NOT NULL
+        );
+        INSERT INTO lane_seq (lane, last_seq) VALUES ('alarm', 0), ('bulk', 0);
+
+        CREATE TABLE outbox (
+            lane TEXT NOT NULL CHECK (lane IN ('alarm', 'bulk')),
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (lane, seq)
+        ) WITHOUT ROWID;
+
+        -- Every signal from alarm equipment, with its raw bytes for audit.
+        CREATE TABLE alarm_signals (
+            id INTEGER PRIMARY KEY,
+            signal_id TEXT NOT NULL UNIQUE,
+            received_at TEXT NOT NULL,
+            receiver TEXT NOT NULL,
+            protocol TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            recognised INTEGER NOT NULL,
+            receiver_no TEXT,
+            line TEXT,
+            account TEXT,
+            message_type TEXT,
+            event_code TEXT,
+            qualifier TEXT,
+            partition TEXT,
+            zone TEXT,
+            note TEXT,
+            repeats INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX alarm_signals_received ON alarm_signals (received_at);
+        CREATE INDEX alarm_signals_account ON alarm_signals (account, received_at);
+
+        CREATE TABLE device_troubles (
+            trouble_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            detail TEXT
+        );
+        CREATE INDEX device_troubles_open ON device_troubles (type, subject) WHERE closed_at IS NULL;
+
+        CREATE TABLE receiver_status (
+            receiver TEXT PRIMARY KEY,
+            last_frame_at TEXT,
+            last_heartbeat_at TEXT,
+            frames_damaged INTEGER NOT NULL DEFAULT 0
+        );
+    """),
+]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)""")
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return row[0] or 0
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply the migrations this box.db lacks; returns the versions applied."""
+    applied: list[int] = []
+    for version, description, sql in MIGRATIONS:
+        # Re-check inside the lock: two daemons may start at once.
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            if current_version(conn) >= version:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)",
+                (version, description, datetime.now(UTC).isoformat()),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        applied.append(version)
+    latest = MIGRATIONS[-1][0]
+    found = current_version(conn)
+    if found > latest:
+        raise sqlite3.DatabaseError(
+            f"box.db is at schema version {found}, newer than this software ({latest}); "
+            "refusing to run an older release on it"
+        )
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script; executescript() would COMMIT our transaction."""
+    out, buf = [], []
+    for line in sql.splitlines():
+        stripped = line.split("--", 1)[0]
+        buf.append(stripped)
+        if stripped.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip()
+            if stmt.strip(";").strip():
+                out.append(stmt)
+            buf = []
+    tail = "\n".join(buf).strip()
+    if tail:
+        out.append(tail)
+    return out

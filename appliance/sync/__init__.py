@@ -1,0 +1,1 @@
+"""Box ↔ hub synchronisation: the outbox lanes (sans-I/O core) and syncd's shell."""

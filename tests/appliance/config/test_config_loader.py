@@ -1,0 +1,103 @@
+from pathlib import Path
+
+import pytest
+
+from appliance.config import ConfigError, load_config, parse_config
+
+GOOD = """\
+[box]
+id = "xianyang-weicheng-001"
+data_dir = "data"
+
+[hub]
+mqtt_url = "mqtt://hub.example.cn:1883"
+
+[[alarm.receivers]]
+name = "main"
+protocol = "surgard"
+port = "/dev/ttyUSB0"
+
+[[alarm.receivers]]
+name = "backup"
+protocol = "ademco685"
+port = "loop://"
+baudrate = 1200
+
+[[telephony.spans]]
+name = "span1"
+url = "sim:///run/anxin/telco/span1"
+
+[[telephony.fxs]]
+url = "sim:///run/anxin/fxs/port1"
+extension = "8001"
+
+[console]
+listen = "0.0.0.0:8080"
+"""
+
+
+def test_contract_example_loads_with_defaults(tmp_path: Path) -> None:
+    cfg = parse_config(GOOD, "box.toml", base_dir=tmp_path)
+    assert cfg.box.id == "xianyang-weicheng-001"
+    assert cfg.box.data_dir == tmp_path / "data"  # relative to the config file
+    assert cfg.db_path == tmp_path / "data" / "box.db"
+    assert [r.name for r in cfg.receivers] == ["main", "backup"]
+    assert cfg.receivers[0].baudrate == 9600 and cfg.receivers[1].baudrate == 1200
+    assert cfg.receivers[0].heartbeat_interval == 30.0
+    assert cfg.bus.mqtt_url == "mqtt://127.0.0.1:1883"
+    assert cfg.spans[0].url.startswith("sim://") and cfg.fxs[0].extension == "8001"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "key", "words"),
+    [
+        ('mqtt_url = "mqtt://hub', 'mqtt_uri = "mqtt://hub', 6, "hub.mqtt_uri", "did you mean"),
+        ('protocol = "ademco685"', 'protocol = "ademco"', 15, "alarm.receivers[1].protocol",
+         "not one of"),
+        ("baudrate = 1200", "baudrate = 1201", 17, "alarm.receivers[1].baudrate", "not one of"),
+        ("baudrate = 1200", "baudrate = true", 17, "alarm.receivers[1].baudrate", "boolean"),
+        ('id = "xianyang-weicheng-001"', 'id = "Bad Id"', 2, "box.id", "must match"),
+        ('extension = "8001"', 'extension = "80a1"', 25, "telephony.fxs[0].extension", "digits"),
+        ('listen = "0.0.0.0:8080"', 'listen = "0.0.0.0"', 28, "console.listen", "HOST:PORT"),
+        ("[console]", "[consle]", 27, "consle", "did you mean 'console'"),
+    ],
+)
+def test_bad_key_is_named_with_its_line(old: str, new: str, line: int, key: str,
+                                        words: str) -> None:
+    text = GOOD.replace(old, new, 1)
+    assert text != GOOD
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "box.toml")
+    assert err.value.line == line, str(err.value)
+    assert err.value.key == key
+    assert words in str(err.value)
+    assert str(err.value).startswith(f"box.toml:{line}: {key}: ")
+
+
+def test_missing_required_key_points_at_its_table() -> None:
+    text = GOOD.replace('port = "/dev/ttyUSB0"\n', "")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "box.toml")
+    assert err.value.line == 8  # the [[alarm.receivers]] header of the first receiver
+    assert "missing required key 'port'" in str(err.value)
+
+
+def test_duplicate_receiver_names_rejected() -> None:
+    with pytest.raises(ConfigError, match="duplicate receiver name"):
+        parse_config(GOOD.replace('name = "backup"', 'name = "main"'), "box.toml")
+
+
+def test_toml_syntax_error_has_line() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(GOOD + "\n[broken\n", "box.toml")
+    assert err.value.line == 30
+
+
+def test_mqtts_needs_ca() -> None:
+    with pytest.raises(ConfigError, match="hub.ca"):
+        parse_config(GOOD.replace("mqtt://hub.example.cn:1883", "mqtts://hub.example.cn:8883"))
+
+
+def test_unreadable_file_names_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.toml")
