@@ -73,7 +73,7 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
                 return
         except OSError as exc:
             if time.monotonic() > deadline:
-                raise BrokerError(f"nothing listens on {host}:{port} after {timeout}s: {exc}")
+                raise BrokerError(f"nothing listens on {host}:{port} after {timeout}s: {exc}") from exc
             time.sleep(0.05)
 
 

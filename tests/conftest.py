@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.district import District
 from provisioning.mosquitto import Broker, start_broker
 
 
@@ -18,3 +19,18 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def district(tmp_path: Path) -> Iterator[District]:
+    """Mosquitto + hub (serve + ingest) as real processes; add boxes with add_box()."""
+    d = District(tmp_path / "district")
+    try:
+        d.start_broker()
+        d.start_hub()
+        yield d
+    except BaseException:
+        print(d.logs())  # shown by pytest on failure
+        raise
+    finally:
+        d.stop()

@@ -1,0 +1,1 @@
+"""Hardware drivers: pure protocol cores, real backends and simulators."""

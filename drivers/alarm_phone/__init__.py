@@ -1,0 +1,1 @@
+"""Alarm receivers and alarm phones: Contact ID, receiver output protocols, simulators."""
