@@ -1,0 +1,160 @@
+"""The OpenAPI 3.0 description of /api/v1, kept next to the views it describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.api.params import DEFAULT_LIMIT, MAX_LIMIT
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+NULLABLE_STR = {"type": "string", "nullable": True}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "machine-readable code",
+                      "example": "bad_parameter"},
+            "message": {"type": "string", "description": "for humans; a bad parameter "
+                        "is named first", "example": "limit: must be an integer between 1 "
+                        "and 1000"},
+        },
+    },
+    "Health": {
+        "type": "object", "required": ["ok", "db", "version"],
+        "properties": {"ok": {"type": "boolean"}, "db": {"type": "string", "enum": ["ok",
+                       "unreachable"]}, "version": {"type": "string"}},
+    },
+    "Alarm": {
+        "type": "object",
+        "required": ["id", "box_id", "event_code", "qualifier", "received_at", "recognised"],
+        "properties": {
+            "id": {"type": "integer"},
+            "box_id": {"type": "string"},
+            "account": NULLABLE_STR,
+            "event_code": {**NULLABLE_STR, "description": "Contact ID event, 3 digits",
+                           "example": "101"},
+            "qualifier": {**NULLABLE_STR, "enum": ["new", "restore", "previous", None]},
+            "zone": NULLABLE_STR,
+            "partition": NULLABLE_STR,
+            "event_zh": NULLABLE_STR,
+            "event_en": NULLABLE_STR,
+            "category": NULLABLE_STR,
+            "life_safety": {"type": "boolean", "nullable": True},
+            "recognised": {"type": "boolean",
+                           "description": "false: the box could not interpret the signal"},
+            "receiver": NULLABLE_STR,
+            "received_at": {"type": "string", "format": "date-time",
+                            "description": "when the box received it, in +08:00"},
+            "ingested_at": {"type": "string", "format": "date-time"},
+            "case_id": NULLABLE_STR,
+            "note": NULLABLE_STR,
+        },
+    },
+    "AlarmList": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Alarm")},
+            "next": {**NULLABLE_STR, "description": "pass as `cursor` (with the same "
+                     "filters) for the next page; null on the last page"},
+        },
+    },
+    "Box": {
+        "type": "object", "required": ["box_id", "state"],
+        "properties": {
+            "box_id": {"type": "string"},
+            "state": {"type": "string", "enum": ["online", "offline", "unknown"]},
+            "last_seen_at": {"type": "string", "format": "date-time", "nullable": True},
+            "first_seen_at": {"type": "string", "format": "date-time", "nullable": True},
+        },
+    },
+    "BoxList": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Box")},
+                       "next": NULLABLE_STR},
+    },
+}
+
+PARAMETERS: dict[str, Any] = {
+    "box_id": {"name": "box_id", "in": "query", "required": False,
+               "schema": {"type": "string", "pattern": "^[a-z0-9-]{3,64}$"},
+               "description": "only this box"},
+    "since": {"name": "since", "in": "query", "required": False,
+              "schema": {"type": "string"},
+              "description": "ISO 8601; received_at >= since. Without an offset the time "
+                             "is Asia/Shanghai."},
+    "limit": {"name": "limit", "in": "query", "required": False,
+              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                         "default": DEFAULT_LIMIT}},
+    "cursor": {"name": "cursor", "in": "query", "required": False,
+               "schema": {"type": "string"},
+               "description": "the `next` value of the previous page (keyset pagination: "
+                              "stable while new alarms arrive)"},
+}
+
+AUTH_ERRORS = {"401": _error("missing or invalid credentials"),
+               "403": _error("the role may not do this")}
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Anxin hub API", "version": version,
+                 "description": "District hub of the Anxin (安心) elderly-care call centres. "
+                                "Times are ISO 8601 in Asia/Shanghai (+08:00)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "paths": {
+            "/health": {"get": {
+                "summary": "liveness and database check", "security": [],
+                "operationId": "health",
+                "responses": {"200": _ok("Health", "healthy"),
+                              "503": _ok("Health", "the database is unreachable")},
+            }},
+            "/alarms": {"get": {
+                "summary": "signals received from alarm equipment, newest first",
+                "operationId": "listAlarms",
+                "parameters": [{"$ref": f"#/components/parameters/{p}"}
+                               for p in ("box_id", "since", "limit", "cursor")],
+                "responses": {"200": _ok("AlarmList", "a page of alarms"),
+                              "400": _error("a bad parameter (named in the message)"),
+                              **AUTH_ERRORS},
+            }},
+            "/boxes": {"get": {
+                "summary": "boxes with online state and last-seen time",
+                "operationId": "listBoxes",
+                "responses": {"200": _ok("BoxList", "all boxes"), **AUTH_ERRORS},
+            }},
+            "/openapi.json": {"get": {
+                "summary": "this document", "security": [], "operationId": "openapi",
+                "responses": {"200": {"description": "OpenAPI 3 document",
+                                      "content": {"application/json": {
+                                          "schema": {"type": "object"}}}}},
+            }},
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "responses": {"Error": _error("any error")},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "a token from `anxin-hub create-token`"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
+                                  "description": "the web session after /login"},
+            },
+        },
+    }

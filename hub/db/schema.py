@@ -1,0 +1,131 @@
+"""The hub's tables, in SQLAlchemy Core, one definition for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+# Bump with each migration under hub/db/migrations (none yet: version 1 is the baseline).
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC.
+
+    SQLite has no time zone type: SQLAlchemy would write the wall-clock fields and drop
+    the offset, so +08:00 and UTC times would sort together wrongly. Normalising to UTC
+    keeps one fixed-width text format in SQLite (sortable, comparable) and timestamptz
+    in PostgreSQL.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+boxes = sa.Table(
+    "boxes", metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False, default="unknown"),  # online|offline|unknown
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime),
+)
+
+# Every outbox record a box sent, whatever its kind: the raw log the projections
+# (alarms now; cases, calls later) are built from, and the dedup key of the ingest.
+records = sa.Table(
+    "records", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("box_id", sa.String(64), nullable=False),
+    sa.Column("lane", sa.String(8), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(128), nullable=False),
+    sa.Column("at", sa.String(64), nullable=False),  # as the box wrote it
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("ingested_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("box_id", "lane", "seq", name="uq_records_box_lane_seq"),
+)
+
+# The highest seq per (box, lane) committed here: what the ack says (CONTRACTS §6).
+lane_acks = sa.Table(
+    "lane_acks", metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("lane", sa.String(8), primary_key=True),
+    sa.Column("upto", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+alarms = sa.Table(
+    "alarms", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("box_id", sa.String(64), nullable=False),
+    sa.Column("lane", sa.String(8), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("signal_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("account", sa.String(32)),
+    sa.Column("event_code", sa.String(8)),
+    sa.Column("qualifier", sa.String(16)),
+    sa.Column("zone", sa.String(16)),
+    # quote=True: PARTITION is a keyword in window-function SQL.
+    sa.Column("partition", sa.String(16), quote=True),
+    sa.Column("event_zh", sa.String(128)),
+    sa.Column("event_en", sa.String(128)),
+    sa.Column("category", sa.String(32)),
+    sa.Column("life_safety", sa.Boolean),
+    sa.Column("recognised", sa.Boolean, nullable=False),
+    sa.Column("receiver", sa.String(64)),
+    sa.Column("protocol", sa.String(32)),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("ingested_at", UTCDateTime, nullable=False),
+    sa.Column("raw_hex", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("case_id", sa.String(64)),
+    sa.Index("ix_alarms_received", "received_at", "id"),
+    sa.Index("ix_alarms_box_received", "box_id", "received_at", "id"),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(128)),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128)),
+    sa.Column("role", sa.String(32), nullable=False),
+    # SHA-256 hex of the token: a stolen database does not hand out working tokens.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+)

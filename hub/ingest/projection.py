@@ -1,0 +1,64 @@
+"""Alarm records (kind "alarm") projected onto the `alarms` table's columns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hub.timeutil import parse_iso
+
+TEXT_FIELDS = {
+    # column: longest value kept (longer values are cut, not rejected: see alarm_row)
+    "account": 32, "event_code": 8, "qualifier": 16, "zone": 16, "partition": 16,
+    "event_zh": 128, "event_en": 128, "category": 32, "receiver": 64, "protocol": 32,
+}
+
+
+def alarm_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: Any,
+              now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """(row, problem). Lenient on purpose: the record is already valid and will be
+    stored, so a quirk in one field costs that field, not the alarm."""
+    if not isinstance(body, dict):
+        return None, "alarm body is not an object; kept in records only"
+    problems = []
+    signal_id = body.get("signal_id") or record_id
+    if not isinstance(signal_id, str) or len(signal_id) > 64:
+        return None, "alarm signal_id is not a string of at most 64 characters"
+    received_at = _time(body.get("received_at")) or _time(at)
+    if received_at is None:
+        problems.append("no valid received_at; using the ingest time")
+        received_at = now
+    row: dict[str, Any] = {
+        "box_id": box_id, "lane": lane, "seq": seq, "signal_id": signal_id,
+        "received_at": received_at, "ingested_at": now, "case_id": None,
+        "recognised": body.get("recognised") is True,
+        "life_safety": _bool(body.get("life_safety")),
+        "raw_hex": _text(body.get("raw_hex")),
+        "note": _text(body.get("note")),
+    }
+    for column, limit in TEXT_FIELDS.items():
+        value = _text(body.get(column))
+        if value is not None and len(value) > limit:
+            problems.append(f"{column} longer than {limit}; cut")
+            value = value[:limit]
+        row[column] = value
+    return row, "; ".join(problems) or None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso(value)  # the box always writes an offset; naive is not trusted
+    except ValueError:
+        return None
