@@ -3,12 +3,14 @@ Mosquitto → hub ingest → hub DB → hub API."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import time
 from collections.abc import Callable
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from appliance.store import connect, pending
@@ -45,8 +47,21 @@ def send_like_a_receiver(box: Box, frame: bytes, timeout: float = 30.0) -> bytes
 
 def test_alarm_from_receiver_is_acked_and_listed_by_the_hub_api(district: District) -> None:
     box = district.add_box("weicheng-001")
-    reply = send_like_a_receiver(box, b"5011 185678E10100001\x14")
-    assert reply == surgard.ACK
+    bus_messages: list[dict[str, Any]] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-bus-watcher")
+    watcher.on_message = lambda _c, _u, msg: bus_messages.append(json.loads(msg.payload))
+    watcher.connect(district.broker.host, district.broker.port)
+    watcher.subscribe("anxin/local/alarm/new")
+    watcher.loop_start()
+    try:
+        reply = send_like_a_receiver(box, b"5011 185678E10100001\x14")
+        assert reply == surgard.ACK
+        # The local bus hears of it at once (for the console pop-up).
+        wait_for(lambda: bus_messages, 10, "the alarm on the local bus", district)
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+    assert bus_messages[0]["account"] == "5678" and bus_messages[0]["event_zh"] == "紧急求助"
     # Stored on the box before the ACK, hence present now whatever the hub does.
     conn = connect(box.db_path)
     assert conn.execute("SELECT account FROM alarm_signals").fetchone()[0] == "5678"
