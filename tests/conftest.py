@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from provisioning.district import District
-from provisioning.mosquitto import Broker, start_broker
+from provisioning.mosquitto import Broker, free_port, start_broker, wait_for_port
 
 
 @pytest.fixture
@@ -34,3 +40,57 @@ def district(tmp_path: Path) -> Iterator[District]:
         raise
     finally:
         d.stop()
+
+
+def _postgres_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise RuntimeError(f"PostgreSQL server binaries ({name}) not found: install the "
+                           "'postgresql' package (./anxin.sh does)")
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[str]:
+    """A private PostgreSQL cluster for the session on a free port: its base URL.
+
+    initdb refuses to run as root, so as root the cluster belongs to user postgres.
+    """
+    home = Path(tempfile.mkdtemp(prefix="anxin-pg-"))
+    data, port = home / "data", free_port()
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:
+        shutil.chown(home, "postgres", "postgres")
+    subprocess.run([*prefix, _postgres_bin("initdb"), "-D", str(data), "-U", "postgres",
+                    "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], check=True,
+                   capture_output=True, timeout=120)
+    options = (f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off")
+    subprocess.run([*prefix, _postgres_bin("pg_ctl"), "-D", str(data), "-o", options, "-l",
+                    str(home / "server.log"), "-w", "-t", "60", "start"], check=True,
+                   capture_output=True, timeout=90)
+    try:
+        wait_for_port("127.0.0.1", port)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*prefix, _postgres_bin("pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def postgresql_db(postgresql: str) -> Iterator[str]:
+    """A fresh, empty database in the session's cluster: its SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(f"{postgresql}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{postgresql}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

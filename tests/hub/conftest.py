@@ -23,13 +23,17 @@ from hub.db.schema import metadata
 from hub.ingest import core, store
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A temporary SQLite file; or, with ANXIN_TEST_HUB_DATABASE_URL set (e.g. a scratch
-    PostgreSQL database), that database emptied for the test."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every hub test runs on both databases the hub supports: a temporary SQLite file
+    (the embedded default) and a fresh database in the session's private PostgreSQL.
+    ANXIN_TEST_HUB_DATABASE_URL replaces the latter with a scratch database of yours
+    (emptied for each test)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
     url = os.environ.get("ANXIN_TEST_HUB_DATABASE_URL")
     if not url:
-        return f"sqlite:///{tmp_path / 'hub.db'}"
+        return request.getfixturevalue("postgresql_db")
     engine = sa.create_engine(url)
     metadata.drop_all(engine)
     engine.dispose()
