@@ -36,6 +36,12 @@ from drivers.alarm_phone import surgard
 log = logging.getLogger("receiver")
 
 REOPEN_DELAY = 2.0
+# A copy of a frame that reaches us less than this after we ACKed the original was sent
+# before our ACK could arrive (we were busy committing): the receiver already took our
+# one ACK as its answer, so answering the copy would ACK its *next* frame before that
+# one is committed. A real retransmission after a lost ACK comes only after the
+# receiver's 4 s ACK timeout, well outside this window, and is answered.
+STALE_REPEAT_WINDOW = 1.0
 
 
 @dataclass
@@ -66,11 +72,14 @@ class ReceiverWorker(threading.Thread):
         self.clock, self.wall = clock, wall
         self.state = ReceiverState()
         self.supervisor = LinkSupervisor(cfg.heartbeat_interval, clock())
-        self._last_stored: tuple[bytes, float, str] | None = None  # raw, when, signal_id
+        self.busy_timeout_ms = 10_000
+        self.stale_repeat_window = STALE_REPEAT_WINDOW
+        self._last_stored: tuple[bytes, float, str] | None = None  # raw, ACKed at, signal_id
 
     # -- thread ------------------------------------------------------------------------
     def run(self) -> None:
-        conn = connect(self.db_path)
+        conn = connect(self.db_path, busy_timeout_ms=self.busy_timeout_ms)
+        self._resume_trouble(conn)
         try:
             while not self.stop.is_set():
                 port = self._open()
@@ -82,11 +91,23 @@ class ReceiverWorker(threading.Thread):
                     self._serve(port, conn)
                 except (serial.SerialException, OSError) as exc:
                     self._port_failed(f"I/O error: {exc}")
+                except Exception:  # never let one bad moment end alarm intake
+                    log.exception("receiver loop failed; reopening the port",
+                                  extra=fields(receiver=self.cfg.name))
+                    self.stop.wait(REOPEN_DELAY)
                 finally:
                     port.close()
                     self.state.port_open = False
         finally:
             conn.close()
+
+    def _resume_trouble(self, conn: sqlite3.Connection) -> None:
+        """A link trouble still open from before a restart is closed by the next frame."""
+        row = conn.execute("SELECT 1 FROM device_troubles WHERE type = 'receiver_link' AND "
+                           "subject = ? AND closed_at IS NULL", (self.cfg.name,)).fetchone()
+        if row:
+            self.supervisor.down = True
+            self.state.link_up = False
 
     def _open(self) -> serial.SerialBase | None:
         try:
@@ -112,10 +133,20 @@ class ReceiverWorker(threading.Thread):
             if data:
                 parser.receive_data(data)
                 while (event := parser.next_event()) is not None:
-                    reply = self.handle(conn, event)
+                    try:
+                        reply = self.handle(conn, event)
+                    except sqlite3.Error as exc:
+                        # Not committed, so no ACK; and no NAK either: the receiver
+                        # retransmits after its timeout, when the store may work again.
+                        self.state.last_error = f"box.db: {exc}"
+                        log.error("cannot commit signal; not acknowledging",
+                                  extra=fields(receiver=self.cfg.name, error=str(exc)))
+                        continue
                     if reply:
                         port.write(reply)
                         port.flush()
+                        if self._last_stored and self._last_stored[0] == event.raw:
+                            self._last_stored = (event.raw, self.clock(), self._last_stored[2])
             self._supervise(conn)
 
     # -- decisions ---------------------------------------------------------------------
@@ -136,10 +167,13 @@ class ReceiverWorker(threading.Thread):
             return surgard.ACK
         last = self._last_stored
         if last and last[0] == event.raw and now - last[1] <= self.cfg.repeat_window:
-            # The receiver repeats a frame whose ACK it missed: ACK again, store once.
             count_repeat(conn, last[2])
             self.state.repeats += 1
-            self._last_stored = (event.raw, now, last[2])
+            if now - last[1] < self.stale_repeat_window:
+                log.info("copy sent before our ACK arrived; not answered",
+                         extra=fields(receiver=name, signal_id=last[2]))
+                return None
+            # The receiver repeats a frame whose ACK it missed: ACK again, store once.
             log.info("repeat of a stored signal (lost ACK), ACK again",
                      extra=fields(receiver=name, signal_id=last[2]))
             return surgard.ACK

@@ -106,7 +106,7 @@ ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
     ("alarm", "receivers"): {
         "name": Key(str, required=True),
         "protocol": Key(str, required=True, check=_one_of(*RECEIVER_PROTOCOLS)),
-        "port": Key(str, required=True),
+        "port": Key(str, required=True, check=lambda v: None if v.strip() else "must not be empty"),
         "baudrate": Key(int, default=9600, check=_one_of(1200, 2400, 4800, 9600, 19200, 38400,
                                                           57600, 115200)),
         "heartbeat_interval": Key(NUMBER, default=30.0, check=_positive),

@@ -23,12 +23,21 @@ pytestmark = pytest.mark.timeout(30)
 
 @pytest.fixture
 def link(tmp_path: Path) -> Iterator[tuple[Pty, ReceiverWorker, Path]]:
-    open_store(tmp_path).close()
+    yield from start_worker(tmp_path)
+
+
+def start_worker(tmp_path: Path, before_start=None) -> Iterator[tuple[Pty, ReceiverWorker, Path]]:
+    conn = open_store(tmp_path)
+    if before_start:
+        before_start(conn)
+    conn.close()
     port = Pty.open()
     stop = threading.Event()
     cfg = AlarmReceiverConfig(name="main", protocol="surgard", port=port.path,
                               heartbeat_interval=1.0)
     worker = ReceiverWorker(cfg, "box-1", tmp_path / "box.db", stop)
+    worker.busy_timeout_ms = 500  # fail fast when the tests lock the database
+    worker.stale_repeat_window = 0.3
     worker.start()
     deadline = time.monotonic() + 5
     while not worker.state.port_open and time.monotonic() < deadline:
@@ -65,9 +74,9 @@ def test_no_ack_while_the_database_cannot_commit(link: tuple[Pty, ReceiverWorker
     blocker = sqlite3.connect(str(db), isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # nobody else can write now
     os.write(port.master, FRAME)
-    assert read_reply(port, 1.5) == b""  # silence: the receiver will retransmit
+    assert read_reply(port, 0.3) == b""  # still waiting for the lock (busy timeout 0.5 s)
     blocker.execute("COMMIT")
-    assert read_reply(port, 12) == surgard.ACK
+    assert read_reply(port, 5) == surgard.ACK
     assert connect(db).execute("SELECT COUNT(*) FROM alarm_signals").fetchone()[0] == 1
 
 
@@ -95,6 +104,7 @@ def test_repeat_after_lost_ack_is_acked_but_stored_once(
     for _ in range(3):
         os.write(port.master, FRAME)
         assert read_reply(port, 5) == surgard.ACK
+        time.sleep(0.5)  # a real receiver retransmits only after its ACK timeout
     conn = connect(db)
     assert tuple(conn.execute("SELECT COUNT(*), SUM(repeats) FROM alarm_signals").fetchone()) == (1, 2)
     assert len(fetch_batch(conn, "alarm", 10)) == 1
@@ -116,3 +126,61 @@ def test_heartbeat_acked_and_silence_raises_link_trouble(
     assert kinds == [("device_trouble", "open"), ("device_trouble", "closed")]
     assert conn.execute("SELECT COUNT(*) FROM device_troubles WHERE closed_at IS NOT NULL"
                         ).fetchone()[0] == 1
+
+
+def test_database_locked_past_busy_timeout_no_ack_and_worker_survives(
+        link: tuple[Pty, ReceiverWorker, Path]) -> None:
+    port, worker, db = link
+    blocker = sqlite3.connect(str(db), isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    os.write(port.master, FRAME)
+    assert read_reply(port, 1.5) == b""  # the commit failed after 0.5 s: no ACK
+    assert worker.is_alive()
+    blocker.execute("COMMIT")
+    os.write(port.master, FRAME)  # the receiver's retransmission
+    assert read_reply(port, 5) == surgard.ACK
+    assert connect(db).execute("SELECT COUNT(*) FROM alarm_signals").fetchone()[0] == 1
+
+
+def test_copy_sent_while_we_were_committing_gets_no_second_ack(
+        link: tuple[Pty, ReceiverWorker, Path]) -> None:
+    port, _, db = link
+    blocker = sqlite3.connect(str(db), isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    os.write(port.master, FRAME)
+    os.write(port.master, FRAME)  # retransmitted before our ACK could go out
+    time.sleep(0.2)
+    blocker.execute("COMMIT")
+    replies = b""
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        replies += read_reply(port, 0.1)
+    assert replies == surgard.ACK  # one answer: a second one would ACK the next frame
+    nxt = b"5011 181234E60200000\x14"
+    os.write(port.master, nxt)
+    assert read_reply(port, 5) == surgard.ACK
+    rows = connect(db).execute("SELECT account, repeats FROM alarm_signals ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [("5678", 1), ("1234", 0)]
+
+
+def test_trouble_open_before_restart_is_closed_by_first_frame(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from appliance.alarm.intake import set_trouble
+
+    def open_trouble(conn: sqlite3.Connection) -> None:
+        set_trouble(conn, box_id="box-1", type="receiver_link", subject="main", open=True,
+                    at=datetime.now().astimezone(), detail="before restart")
+
+    gen = start_worker(tmp_path, open_trouble)
+    port, worker, db = next(gen)
+    try:
+        assert not worker.state.link_up
+        os.write(port.master, surgard.format_heartbeat())
+        assert read_reply(port, 5) == surgard.ACK
+        conn = connect(db)
+        states = [r.body["state"] for r in fetch_batch(conn, "alarm", 10)]
+        assert states == ["open", "closed"]
+        assert worker.state.link_up
+    finally:
+        gen.close()

@@ -60,6 +60,7 @@ def test_contract_example_loads_with_defaults(tmp_path: Path) -> None:
         ('extension = "8001"', 'extension = "80a1"', 25, "telephony.fxs[0].extension", "digits"),
         ('listen = "0.0.0.0:8080"', 'listen = "0.0.0.0"', 28, "console.listen", "HOST:PORT"),
         ("[console]", "[consle]", 27, "consle", "did you mean 'console'"),
+        ('port = "/dev/ttyUSB0"', 'port = " "', 11, "alarm.receivers[0].port", "must not be empty"),
     ],
 )
 def test_bad_key_is_named_with_its_line(old: str, new: str, line: int, key: str,
