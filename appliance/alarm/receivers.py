@@ -80,6 +80,7 @@ class ReceiverWorker(threading.Thread):
     def run(self) -> None:
         conn = connect(self.db_path, busy_timeout_ms=self.busy_timeout_ms)
         self._resume_trouble(conn)
+        self._resume_last_signal(conn)
         try:
             while not self.stop.is_set():
                 port = self._open()
@@ -100,6 +101,24 @@ class ReceiverWorker(threading.Thread):
                     self.state.port_open = False
         finally:
             conn.close()
+
+    def _resume_last_signal(self, conn: sqlite3.Connection) -> None:
+        """Remember the last stored frame across a restart.
+
+        Stop-and-wait means at most one frame can have been committed without its ACK
+        reaching the receiver (killed between commit and ACK); its retransmission must
+        be recognised as a repeat, not stored twice.
+        """
+        row = conn.execute("SELECT raw, received_at, signal_id FROM alarm_signals WHERE receiver = ?"
+                           " ORDER BY id DESC LIMIT 1", (self.cfg.name,)).fetchone()
+        if row is None:
+            return
+        try:
+            age = (self.wall() - datetime.fromisoformat(row[1])).total_seconds()
+        except ValueError:
+            return
+        if 0 <= age <= self.cfg.repeat_window:
+            self._last_stored = (bytes(row[0]), self.clock() - age, row[2])
 
     def _resume_trouble(self, conn: sqlite3.Connection) -> None:
         """A link trouble still open from before a restart is closed by the next frame."""
