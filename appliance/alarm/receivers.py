@@ -26,6 +26,7 @@ from appliance.alarm.intake import (
     set_trouble,
     store_signal,
 )
+from appliance.alarm.protocols import serial_parser
 from appliance.alarm.supervision import LinkSupervisor
 from appliance.clock import now_local
 from appliance.config import AlarmReceiverConfig
@@ -64,9 +65,10 @@ class ReceiverWorker(threading.Thread):
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = now_local) -> None:
         super().__init__(name=f"receiver-{cfg.name}", daemon=True)
-        if cfg.protocol != "surgard":
-            raise ValueError(f"receiver {cfg.name!r}: protocol {cfg.protocol!r} is not "
-                             "supported by this version (surgard only)")
+        try:
+            serial_parser(cfg.protocol)  # refuse an unsupported protocol at start, by name
+        except ValueError as exc:
+            raise ValueError(f"receiver {cfg.name!r}: {exc}") from None
         self.cfg, self.box_id, self.db_path, self.stop = cfg, box_id, db_path, stop
         self.on_signal, self.on_trouble = on_signal, on_trouble
         self.clock, self.wall = clock, wall
@@ -146,7 +148,7 @@ class ReceiverWorker(threading.Thread):
         self.state.port_open, self.state.last_error = False, why
 
     def _serve(self, port: serial.SerialBase, conn: sqlite3.Connection) -> None:
-        parser = surgard.SurGardParser()
+        parser = serial_parser(self.cfg.protocol)
         while not self.stop.is_set():
             data = port.read(max(1, port.in_waiting))
             if data:
@@ -197,10 +199,10 @@ class ReceiverWorker(threading.Thread):
                      extra=fields(receiver=name, signal_id=last[2]))
             return surgard.ACK
         if isinstance(event, surgard.Signal):
-            facts = SignalFacts(name, "surgard", event.raw, event.message,
+            facts = SignalFacts(name, self.cfg.protocol, event.raw, event.message,
                                 receiver_no=event.receiver, line=event.line)
         else:  # Unrecognised: stored and ACKed, raised to the operator (CONTRACTS §5)
-            facts = SignalFacts(name, "surgard", event.raw, None,
+            facts = SignalFacts(name, self.cfg.protocol, event.raw, None,
                                 note=getattr(event, "reason", "unrecognised"))
         stored = store_signal(conn, facts, self.wall())  # durable when it returns
         self._last_stored = (event.raw, now, stored.signal_id)
