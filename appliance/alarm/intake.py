@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from appliance.alarm.devices import priority
 from appliance.clock import iso
 from appliance.store import append, transaction
 from drivers.alarm_phone.contact_id import LIFE_SAFETY_CODES, ContactIdMessage
@@ -38,6 +39,18 @@ class StoredSignal:
     signal_id: str
     seq: int
     body: dict[str, Any]
+    troubles: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class TroubleRequest:
+    """Open or close a device trouble (see appliance.alarm.devices)."""
+
+    type: str
+    subject: str
+    open: bool
+    detail: str = ""
+    account: str | None = None
 
 
 def signal_body(facts: SignalFacts, signal_id: str, received_at: datetime) -> dict[str, Any]:
@@ -64,11 +77,15 @@ def signal_body(facts: SignalFacts, signal_id: str, received_at: datetime) -> di
         "life_safety": bool(msg and msg.event_code in LIFE_SAFETY_CODES and msg.qualifier == 1),
         "raw_hex": facts.raw.hex(),
         "note": facts.note,
+        "priority": priority(msg.event_code if msg else None, msg.qualifier if msg else None,
+                             facts.recognised),
     }
 
 
-def store_signal(conn: sqlite3.Connection, facts: SignalFacts, received_at: datetime) -> StoredSignal:
-    """Commit one signal with its outbox row; durable when this returns."""
+def store_signal(conn: sqlite3.Connection, facts: SignalFacts, received_at: datetime, *,
+                 box_id: str = "", troubles: tuple[TroubleRequest, ...] = ()) -> StoredSignal:
+    """Commit one signal with its outbox row, and the device troubles it opens or closes,
+    in one transaction; durable when this returns."""
     signal_id = uuid.uuid4().hex
     body = signal_body(facts, signal_id, received_at)
     with transaction(conn):
@@ -87,7 +104,9 @@ def store_signal(conn: sqlite3.Connection, facts: SignalFacts, received_at: date
             (facts.receiver, body["received_at"]),
         )
         seq = append(conn, "alarm", "alarm", signal_id, body["received_at"], body)
-    return StoredSignal(signal_id, seq, body)
+        changed = tuple(b for t in troubles
+                        if (b := _apply_trouble(conn, box_id, t, received_at)) is not None)
+    return StoredSignal(signal_id, seq, body, changed)
 
 
 def count_repeat(conn: sqlite3.Connection, signal_id: str) -> None:
@@ -117,31 +136,38 @@ def note_damaged(conn: sqlite3.Connection, receiver: str) -> None:
 
 
 def set_trouble(conn: sqlite3.Connection, *, box_id: str, type: str, subject: str, open: bool,
-                at: datetime, detail: str = "") -> dict[str, Any] | None:
+                at: datetime, detail: str = "", account: str | None = None) -> dict[str, Any] | None:
     """Open or close a device trouble and queue it on the alarm lane.
 
     Returns the queued body, or None when the trouble was already in that state (a
     restarted daemon re-detecting the same condition must not raise it twice).
     """
     with transaction(conn):
-        row = conn.execute(
-            "SELECT trouble_id FROM device_troubles WHERE type = ? AND subject = ? "
-            "AND closed_at IS NULL", (type, subject),
-        ).fetchone()
-        if open == (row is not None):
-            return None
-        if open:
-            trouble_id = uuid.uuid4().hex
-            conn.execute(
-                "INSERT INTO device_troubles (trouble_id, type, subject, opened_at, detail) "
-                "VALUES (?,?,?,?,?)", (trouble_id, type, subject, iso(at), detail),
-            )
-        else:
-            trouble_id = row[0]
-            conn.execute("UPDATE device_troubles SET closed_at = ? WHERE trouble_id = ?",
-                         (iso(at), trouble_id))
-        body = {"trouble_id": trouble_id, "type": type, "state": "open" if open else "closed",
-                "receiver": subject, "subject": subject, "box_id": box_id, "detail": detail,
-                "at": iso(at)}
-        append(conn, "alarm", "device_trouble", f"{trouble_id}:{body['state']}", iso(at), body)
+        return _apply_trouble(conn, box_id, TroubleRequest(type, subject, open, detail, account), at)
+
+
+def _apply_trouble(conn: sqlite3.Connection, box_id: str, req: TroubleRequest,
+                   at: datetime) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT trouble_id FROM device_troubles WHERE type = ? AND subject = ? "
+        "AND closed_at IS NULL", (req.type, req.subject),
+    ).fetchone()
+    if req.open == (row is not None):
+        return None
+    if req.open:
+        trouble_id = uuid.uuid4().hex
+        conn.execute(
+            "INSERT INTO device_troubles (trouble_id, type, subject, opened_at, detail) "
+            "VALUES (?,?,?,?,?)", (trouble_id, req.type, req.subject, iso(at), req.detail),
+        )
+    else:
+        trouble_id = row[0]
+        conn.execute("UPDATE device_troubles SET closed_at = ? WHERE trouble_id = ?",
+                     (iso(at), trouble_id))
+    state = "open" if req.open else "closed"
+    receiver = req.subject.split(":", 1)[0]
+    body = {"trouble_id": trouble_id, "type": req.type, "state": state, "receiver": receiver,
+            "subject": req.subject, "account": req.account, "box_id": box_id,
+            "detail": req.detail, "at": iso(at)}
+    append(conn, "alarm", "device_trouble", f"{trouble_id}:{state}", iso(at), body)
     return body

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drivers.alarm_phone import surgard
+from drivers.alarm_phone import ademco685, surgard
 
 SERIAL_PARSERS: dict[str, Callable[[], Any]] = {
     "surgard": surgard.SurGardParser,
+    "ademco685": ademco685.Ademco685Parser,
 }
 
 

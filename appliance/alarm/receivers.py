@@ -18,8 +18,10 @@ from typing import Any
 
 import serial
 
+from appliance.alarm.devices import DeviceSupervisor
 from appliance.alarm.intake import (
     SignalFacts,
+    TroubleRequest,
     count_repeat,
     note_damaged,
     note_heartbeat,
@@ -74,6 +76,7 @@ class ReceiverWorker(threading.Thread):
         self.clock, self.wall = clock, wall
         self.state = ReceiverState()
         self.supervisor = LinkSupervisor(cfg.heartbeat_interval, clock())
+        self.devices = DeviceSupervisor(cfg.test_interval, cfg.test_grace)
         self.busy_timeout_ms = 10_000
         self.stale_repeat_window = STALE_REPEAT_WINDOW
         self._last_stored: tuple[bytes, float, str] | None = None  # raw, ACKed at, signal_id
@@ -83,6 +86,7 @@ class ReceiverWorker(threading.Thread):
         conn = connect(self.db_path, busy_timeout_ms=self.busy_timeout_ms)
         self._resume_trouble(conn)
         self._resume_last_signal(conn)
+        self._resume_devices(conn)
         try:
             while not self.stop.is_set():
                 port = self._open()
@@ -121,6 +125,18 @@ class ReceiverWorker(threading.Thread):
             return
         if 0 <= age <= self.cfg.repeat_window:
             self._last_stored = (bytes(row[0]), self.clock() - age, row[2])
+
+    def _resume_devices(self, conn: sqlite3.Connection) -> None:
+        """Each device's last periodic test, and which are already overdue, from box.db."""
+        prefix = f"{self.cfg.name}:"
+        overdue = {r[0][len(prefix):] for r in conn.execute(
+            "SELECT subject FROM device_troubles WHERE type = 'fail_to_check_in' AND "
+            "closed_at IS NULL AND subject LIKE ?", (prefix + "%",))}
+        for account, last in conn.execute(
+                "SELECT account, MAX(received_at) FROM alarm_signals WHERE receiver = ? AND "
+                "event_code IN ('602', '603') GROUP BY account", (self.cfg.name,)):
+            at = datetime.fromisoformat(last).timestamp()
+            self.devices.restore(account, at, overdue=account in overdue)
 
     def _resume_trouble(self, conn: sqlite3.Connection) -> None:
         """A link trouble still open from before a restart is closed by the next frame."""
@@ -204,7 +220,16 @@ class ReceiverWorker(threading.Thread):
         else:  # Unrecognised: stored and ACKed, raised to the operator (CONTRACTS §5)
             facts = SignalFacts(name, self.cfg.protocol, event.raw, None,
                                 note=getattr(event, "reason", "unrecognised"))
-        stored = store_signal(conn, facts, self.wall())  # durable when it returns
+        received_at = self.wall()
+        troubles: tuple[TroubleRequest, ...] = ()
+        if facts.message is not None:
+            msg = facts.message
+            troubles = tuple(
+                TroubleRequest(c.type, f"{name}:{c.account}", c.open, c.detail, c.account)
+                for c in self.devices.on_signal(msg.account, msg.event_code, msg.qualifier,
+                                                received_at.timestamp()))
+        # Durable when it returns, together with the troubles this signal opens or closes.
+        stored = store_signal(conn, facts, received_at, box_id=self.box_id, troubles=troubles)
         self._last_stored = (event.raw, now, stored.signal_id)
         self.state.signals += 1
         body = stored.body
@@ -213,6 +238,9 @@ class ReceiverWorker(threading.Thread):
             qualifier=body["qualifier"], zone=body["zone"], recognised=body["recognised"]))
         if self.on_signal:
             self.on_signal(body)
+        if self.on_trouble:
+            for trouble in stored.troubles:
+                self.on_trouble(trouble)
         return surgard.ACK
 
     def _link_seen(self, conn: sqlite3.Connection, now: float) -> None:
@@ -221,6 +249,20 @@ class ReceiverWorker(threading.Thread):
             self._trouble(conn, open=False, detail=f"link back after {change.silent_for:.0f}s")
 
     def _supervise(self, conn: sqlite3.Connection) -> None:
+        wall = self.wall()
+        for c in self.devices.poll(wall.timestamp()):
+            try:
+                body = set_trouble(conn, box_id=self.box_id, type=c.type,
+                                   subject=f"{self.cfg.name}:{c.account}", open=c.open, at=wall,
+                                   detail=c.detail, account=c.account)
+            except sqlite3.Error:
+                self.devices.overdue.discard(c.account)  # not recorded: raise it next poll
+                raise
+            if body:
+                log.warning("device trouble %s", c.type, extra=fields(
+                    receiver=self.cfg.name, account=c.account, detail=c.detail))
+                if self.on_trouble:
+                    self.on_trouble(body)
         change = self.supervisor.poll(self.clock())
         if change:
             detail = f"no frame or heartbeat for {change.silent_for:.0f}s"

@@ -111,6 +111,8 @@ ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
                                                           57600, 115200)),
         "heartbeat_interval": Key(NUMBER, default=30.0, check=_positive),
         "repeat_window": Key(NUMBER, default=30.0, check=_positive),
+        "test_interval": Key(NUMBER, default=86400.0, check=_positive),
+        "test_grace": Key(NUMBER, default=3600.0, check=lambda v: None if v >= 0 else "must be >= 0"),
     },
     ("telephony", "spans"): {"name": Key(str, required=True), "url": Key(str, required=True)},
     ("telephony", "fxs"): {
@@ -230,8 +232,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
                       key=path_of(hub["key"])),
         bus=BusConfig(**sections["bus"]),
         sync=SyncConfig(**{k: float(x) if k != "batch_max" else x for k, x in sync.items()}),
-        receivers=tuple(AlarmReceiverConfig(**{**r, "heartbeat_interval": float(
-            r["heartbeat_interval"]), "repeat_window": float(r["repeat_window"])})
+        receivers=tuple(AlarmReceiverConfig(**{
+            **r, **{k: float(r[k]) for k in ("heartbeat_interval", "repeat_window",
+                                               "test_interval", "test_grace")}})
             for r in receivers),
         spans=tuple(SpanConfig(**s) for s in arrays[("telephony", "spans")]),
         fxs=tuple(FxsPortConfig(**f) for f in arrays[("telephony", "fxs")]),

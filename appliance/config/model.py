@@ -45,6 +45,10 @@ class AlarmReceiverConfig:
     # An exact repeat of the last frame within this window is a retransmission after a lost
     # ACK: acknowledged again, not stored twice.
     repeat_window: float = 30.0
+    # Residents' devices send a periodic test (602/603), daily by default; one that is
+    # later than interval + grace raises "fail to check in" for that resident.
+    test_interval: float = 86400.0
+    test_grace: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,17 @@ def link(tmp_path: Path) -> Iterator[tuple[Pty, ReceiverWorker, Path]]:
     yield from start_worker(tmp_path)
 
 
-def start_worker(tmp_path: Path, before_start=None) -> Iterator[tuple[Pty, ReceiverWorker, Path]]:
+def start_worker(tmp_path: Path, before_start=None, **cfg_overrides: object
+                 ) -> Iterator[tuple[Pty, ReceiverWorker, Path]]:
     conn = open_store(tmp_path)
     if before_start:
         before_start(conn)
     conn.close()
     port = Pty.open()
     stop = threading.Event()
-    cfg = AlarmReceiverConfig(name="main", protocol="surgard", port=port.path,
-                              heartbeat_interval=1.0)
+    settings = {"name": "main", "protocol": "surgard", "port": port.path,
+                "heartbeat_interval": 1.0, **cfg_overrides}
+    cfg = AlarmReceiverConfig(**settings)
     worker = ReceiverWorker(cfg, "box-1", tmp_path / "box.db", stop)
     worker.busy_timeout_ms = 500  # fail fast when the tests lock the database
     worker.stale_repeat_window = 0.3
@@ -182,5 +184,66 @@ def test_trouble_open_before_restart_is_closed_by_first_frame(tmp_path: Path) ->
         states = [r.body["state"] for r in fetch_batch(conn, "alarm", 10)]
         assert states == ["open", "closed"]
         assert worker.state.link_up
+    finally:
+        gen.close()
+
+
+def outbox_kinds(db: Path) -> list[tuple[str, str]]:
+    return [(r.kind, r.body.get("type") or r.body.get("event_code"))
+            + ((r.body["state"],) if r.kind == "device_trouble" else ())
+            for r in fetch_batch(connect(db), "alarm", 100)]
+
+
+def test_ac_loss_trouble_commits_with_its_signal_and_restore_closes_it(
+        link: tuple[Pty, ReceiverWorker, Path]) -> None:
+    port, _, db = link
+    os.write(port.master, b"5011 181001E30101004\x14")
+    assert read_reply(port, 5) == surgard.ACK
+    assert outbox_kinds(db) == [("alarm", "301"), ("device_trouble", "ac_loss", "open")]
+    time.sleep(0.4)
+    os.write(port.master, b"5011 181001R30101004\x14")
+    assert read_reply(port, 5) == surgard.ACK
+    assert outbox_kinds(db)[2:] == [("alarm", "301"), ("device_trouble", "ac_loss", "closed")]
+    body = fetch_batch(connect(db), "alarm", 100)[1].body
+    assert body["account"] == "1001" and body["subject"] == "main:1001"
+
+
+def test_silent_device_raises_fail_to_check_in_until_its_next_test(tmp_path: Path) -> None:
+    gen = start_worker(tmp_path, test_interval=1.0, test_grace=0.5)
+    port, worker, db = next(gen)
+    try:
+        os.write(port.master, b"5011 181002E60201000\x14")  # periodic test
+        assert read_reply(port, 5) == surgard.ACK
+        deadline = time.monotonic() + 10
+        while ("device_trouble", "fail_to_check_in", "open") not in outbox_kinds(db):
+            assert time.monotonic() < deadline, outbox_kinds(db)
+            time.sleep(0.1)
+        # 603 (periodic RF test): a byte-identical 602 within 30 s would be a retransmission.
+        os.write(port.master, b"5011 181002E60301000\x14")
+        assert read_reply(port, 5) == surgard.ACK
+        assert outbox_kinds(db)[-1] == ("device_trouble", "fail_to_check_in", "closed")
+        body = fetch_batch(connect(db), "alarm", 100)[0].body
+        assert body["priority"] == 3  # a test is routine
+    finally:
+        gen.close()
+
+
+def test_ademco685_receiver_is_read_stored_and_acked(tmp_path: Path) -> None:
+    from drivers.alarm_phone import ademco685
+    from drivers.alarm_phone.contact_id import ContactIdMessage
+
+    gen = start_worker(tmp_path, protocol="ademco685")
+    port, _, db = next(gen)
+    try:
+        frame = ademco685.format_signal("11", ContactIdMessage("7777", "18", 1, "101", "00", "015"))
+        os.write(port.master, b"\x00\xff" + frame)  # line noise first
+        assert read_reply(port, 5) == surgard.ACK
+        os.write(port.master, ademco685.format_heartbeat())
+        assert read_reply(port, 5) == surgard.ACK
+        os.write(port.master, b"\n11 7777 18 E1\x0201 00 C015\r")  # damaged in transit
+        assert read_reply(port, 5) == surgard.NAK
+        row = connect(db).execute("SELECT protocol, account, event_code, zone, raw "
+                                  "FROM alarm_signals").fetchone()
+        assert tuple(row) == ("ademco685", "7777", "101", "015", frame)
     finally:
         gen.close()
