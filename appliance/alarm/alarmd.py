@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from appliance.alarm.dc09_listener import Dc09Listener
 from appliance.alarm.receivers import ReceiverWorker
 from appliance.bus import LocalBus
-from appliance.config import Config
+from appliance.config import AlarmReceiverConfig, Config
 from appliance.store import open_store
 
 log = logging.getLogger("alarmd")
@@ -21,12 +22,13 @@ class Alarmd:
         self._stop = threading.Event()
         self.bus = LocalBus(config.bus.mqtt_url, "alarmd")
         # Built here so a receiver this version cannot drive fails at start, by name.
-        self.workers = [
-            ReceiverWorker(rc, config.box.id, config.db_path, self._stop,
-                           on_signal=lambda body: self.bus.publish("alarm/new", body),
-                           on_trouble=lambda body: self.bus.publish("device/trouble", body))
-            for rc in config.receivers
-        ]
+        def worker(rc: AlarmReceiverConfig) -> ReceiverWorker | Dc09Listener:
+            kind = Dc09Listener if rc.protocol == "dc09" else ReceiverWorker
+            return kind(rc, config.box.id, config.db_path, self._stop,
+                        on_signal=lambda body: self.bus.publish("alarm/new", body),
+                        on_trouble=lambda body: self.bus.publish("device/trouble", body))
+
+        self.workers = [worker(rc) for rc in config.receivers]
 
     def start(self) -> None:
         open_store(self.config.box.data_dir).close()

@@ -113,6 +113,9 @@ ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
         "repeat_window": Key(NUMBER, default=30.0, check=_positive),
         "test_interval": Key(NUMBER, default=86400.0, check=_positive),
         "test_grace": Key(NUMBER, default=3600.0, check=lambda v: None if v >= 0 else "must be >= 0"),
+        "keys_file": Key(str),
+        "require_encryption": Key(bool, default=False),
+        "poll_interval": Key(NUMBER, check=_positive),
     },
     ("telephony", "spans"): {"name": Key(str, required=True), "url": Key(str, required=True)},
     ("telephony", "fxs"): {
@@ -216,6 +219,13 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if rec["name"] in seen:
             raise v.fail(("alarm", "receivers", i, "name"), f"duplicate receiver name {rec['name']!r}")
         seen.add(rec["name"])
+        is_ip = rec["protocol"] == "dc09"
+        if is_ip and not re.match(r"^(tcp|udp)://[^:/]+:\d+$", rec["port"]):
+            raise v.fail(("alarm", "receivers", i, "port"),
+                         f"{rec['port']!r}: a dc09 receiver listens on tcp://HOST:PORT or udp://HOST:PORT")
+        for key in ("keys_file", "poll_interval"):
+            if not is_ip and rec[key] is not None:
+                raise v.fail(("alarm", "receivers", i, key), "only for protocol = \"dc09\"")
     base = base_dir or Path.cwd()
 
     def path_of(value: str | None) -> Path | None:
@@ -234,7 +244,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         sync=SyncConfig(**{k: float(x) if k != "batch_max" else x for k, x in sync.items()}),
         receivers=tuple(AlarmReceiverConfig(**{
             **r, **{k: float(r[k]) for k in ("heartbeat_interval", "repeat_window",
-                                               "test_interval", "test_grace")}})
+                                               "test_interval", "test_grace")},
+            "keys_file": path_of(r["keys_file"]),
+            "poll_interval": None if r["poll_interval"] is None else float(r["poll_interval"])})
             for r in receivers),
         spans=tuple(SpanConfig(**s) for s in arrays[("telephony", "spans")]),
         fxs=tuple(FxsPortConfig(**f) for f in arrays[("telephony", "fxs")]),

@@ -49,6 +49,12 @@ class AlarmReceiverConfig:
     # later than interval + grace raises "fail to check in" for that resident.
     test_interval: float = 86400.0
     test_grace: float = 3600.0
+    # DC-09 only: account keys live in their own file, issued at provisioning (secrets are
+    # never in the config or the image); clear-text messages are refused when required.
+    keys_file: Path | None = None
+    require_encryption: bool = False
+    # DC-09 only: seconds within which each keyed account must be heard (NULL polls).
+    poll_interval: float | None = None
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,20 @@ def test_mqtts_needs_ca() -> None:
 def test_unreadable_file_names_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_dc09_receiver_needs_an_ip_url_and_dc09_keys_only_for_dc09(tmp_path: Path) -> None:
+    ip = GOOD.replace('protocol = "ademco685"\nport = "loop://"',
+                      'protocol = "dc09"\nport = "tcp://0.0.0.0:9000"\nkeys_file = "k.toml"\n'
+                      'require_encryption = true\npoll_interval = 300')
+    cfg = parse_config(ip, "box.toml", base_dir=tmp_path)
+    backup = cfg.receivers[1]
+    assert (backup.protocol, backup.keys_file, backup.require_encryption, backup.poll_interval) == (
+        "dc09", tmp_path / "k.toml", True, 300.0)
+    with pytest.raises(ConfigError, match="tcp://HOST:PORT") as err:
+        parse_config(ip.replace("tcp://0.0.0.0:9000", "/dev/ttyS0"), "box.toml")
+    assert err.value.line == 16
+    with pytest.raises(ConfigError, match="only for protocol") as err:
+        parse_config(GOOD.replace('port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nkeys_file = "k"'),
+                     "box.toml")
+    assert err.value.key == "alarm.receivers[0].keys_file" and err.value.line == 12
