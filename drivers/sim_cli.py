@@ -10,6 +10,7 @@ import signal
 import sys
 import termios
 import threading
+import time
 import tty
 
 from drivers.alarm_phone import surgard
@@ -100,6 +101,50 @@ def alarm_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+def dc09_communicator(args: argparse.Namespace) -> int:
+    """An IP/GSM alarm communicator: sends DC-09 messages and waits for the receiver's answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from drivers.alarm_phone.contact_id import decode_dtmf
+    from drivers.alarm_phone.dc09 import Dc09Transmitter, RemoteProtocolError
+
+    target = urlsplit(args.target)
+    if target.scheme not in ("tcp", "udp") or not target.hostname or not target.port:
+        print(f"anxin-sim: --target must be tcp://HOST:PORT or udp://HOST:PORT, got {args.target!r}",
+              file=sys.stderr)
+        return 2
+    tx = Dc09Transmitter(args.account, key=args.key or None,
+                         crc_form="binary" if args.binary_crc else "hex")
+    messages = [("ADM-CID", lambda c=c: tx.adm_cid(decode_dtmf(c), time.time()))
+                for c in args.contact_id]
+    messages += [("SIA-DCS", lambda d=d: tx.sia_dcs(d, time.time())) for d in args.sia]
+    messages += [("NULL", lambda: tx.null(time.time()))] * args.null
+    failed = 0
+    for label, build in messages:
+        answer = None
+        for attempt in range(1, args.attempts + 1):
+            frame = build()  # a retry is a new message with a fresh timestamp
+            kind = socket.SOCK_STREAM if target.scheme == "tcp" else socket.SOCK_DGRAM
+            try:
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.settimeout(args.timeout)
+                    s.connect((target.hostname, target.port))
+                    s.sendall(frame)
+                    answer = tx.parse_response(s.recv(4096))
+                    break
+            except (OSError, RemoteProtocolError) as exc:
+                print(f"{label} attempt {attempt}: 无应答 no answer ({exc})", flush=True)
+        if answer is None:
+            failed += 1
+            print(f"{label}: 放弃 gave up after {args.attempts} attempts", flush=True)
+            continue
+        ok = answer.kind == "ACK"
+        failed += not ok
+        print(f"{label}: {answer.kind} {'已确认' if ok else '被拒绝'} seq={answer.seq}", flush=True)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anxin-sim", description="Anxin simulators.")
     sub = p.add_subparsers(dest="tool", required=True)
@@ -121,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exit-when-done", action="store_true",
                    help="exit once every given frame was ACKed")
     r.set_defaults(run=alarm_receiver)
+    d = sub.add_parser("dc09-communicator",
+                       help="an IP/GSM alarm communicator sending SIA DC-09 to a receiver")
+    d.add_argument("--target", required=True, help="tcp://HOST:PORT or udp://HOST:PORT")
+    d.add_argument("--account", required=True)
+    d.add_argument("--key", help="AES key, hex (16/24/32 bytes); without it: clear text")
+    d.add_argument("--contact-id", action="append", default=[],
+                   help="send an ADM-CID message, e.g. '1234 18 1120 01 015 ?'")
+    d.add_argument("--sia", action="append", default=[], help="send SIA-DCS data, e.g. 'Nri1/BA201'")
+    d.add_argument("--null", type=int, default=0, help="send N NULL supervision polls")
+    d.add_argument("--binary-crc", action="store_true", help="CRC as 2 raw bytes, like some panels")
+    d.add_argument("--timeout", type=float, default=5.0)
+    d.add_argument("--attempts", type=int, default=3)
+    d.set_defaults(run=dc09_communicator)
     return p
 
 
