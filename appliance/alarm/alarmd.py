@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from appliance.alarm.dc09_listener import Dc09Listener
 from appliance.alarm.receivers import ReceiverWorker
+from appliance.alarm.storm import StormGrouper
 from appliance.bus import LocalBus
 from appliance.config import AlarmReceiverConfig, Config
 from appliance.store import open_store
@@ -22,13 +24,23 @@ class Alarmd:
         self._stop = threading.Event()
         self.bus = LocalBus(config.bus.mqtt_url, "alarmd")
         # Built here so a receiver this version cannot drive fails at start, by name.
+        self.storms = StormGrouper()
+        self._storm_lock = threading.Lock()
+
         def worker(rc: AlarmReceiverConfig) -> ReceiverWorker | Dc09Listener:
             kind = Dc09Listener if rc.protocol == "dc09" else ReceiverWorker
             return kind(rc, config.box.id, config.db_path, self._stop,
-                        on_signal=lambda body: self.bus.publish("alarm/new", body),
+                        on_signal=self._notify,
                         on_trouble=lambda body: self.bus.publish("device/trouble", body))
 
         self.workers = [worker(rc) for rc in config.receivers]
+
+    def _notify(self, body: dict) -> None:
+        """Tell the console (local bus) of a new signal; a power-cut storm becomes one notice."""
+        with self._storm_lock:
+            notices = self.storms.on_alarm(body, time.monotonic())
+        for notice in notices:
+            self.bus.publish(notice.topic, notice.payload)
 
     def start(self) -> None:
         open_store(self.config.box.data_dir).close()
