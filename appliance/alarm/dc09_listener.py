@@ -27,6 +27,7 @@ from appliance.alarm.receivers import REOPEN_DELAY, ReceiverState
 from appliance.clock import now_local
 from appliance.config import AlarmReceiverConfig
 from appliance.logs import fields
+from appliance.registry import lookup
 from appliance.store import connect
 from drivers.alarm_phone.dc09 import Dc09Message, Dc09Receiver, Poll, Rejected
 from drivers.alarm_phone.dc09.framing import FrameSplitter
@@ -207,9 +208,12 @@ class Dc09Listener(threading.Thread):
             notes.append(f"SIA-DCS {msg.sia.code} zone {msg.sia.zone}: {msg.sia.text or ''}".strip())
         if not msg.recognised:
             notes.append(f"{msg.id_token} payload not decoded: {msg.payload[:80]}")
+        elder = lookup(conn, self.cfg.name, msg.account)
+        if elder is None:
+            notes.append("未登记设备 unregistered device")
         facts = SignalFacts(self.cfg.name, "dc09", msg.raw, msg.contact_id,
                             receiver_no=msg.receiver, line=msg.prefix,
-                            note="; ".join(notes) or None)
+                            note="; ".join(notes) or None, elder=elder)
         stored = store_signal(conn, facts, self.wall(), box_id=self.box_id,
                               troubles=self._close_overdue(msg.account))
         self._recent[key] = now

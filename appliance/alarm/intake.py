@@ -13,6 +13,7 @@ from typing import Any
 
 from appliance.alarm.devices import priority
 from appliance.clock import iso
+from appliance.registry import Elder
 from appliance.store import append, transaction
 from drivers.alarm_phone.contact_id import LIFE_SAFETY_CODES, ContactIdMessage
 
@@ -28,6 +29,7 @@ class SignalFacts:
     receiver_no: str | None = None
     line: str | None = None
     note: str | None = None
+    elder: Elder | None = None  # None for an account nobody registered
 
     @property
     def recognised(self) -> bool:
@@ -77,6 +79,9 @@ def signal_body(facts: SignalFacts, signal_id: str, received_at: datetime) -> di
         "life_safety": bool(msg and msg.event_code in LIFE_SAFETY_CODES and msg.qualifier == 1),
         "raw_hex": facts.raw.hex(),
         "note": facts.note,
+        "elder": facts.elder.to_body() if facts.elder else None,
+        # An unknown account still raises its alarm; the operator sees it is unregistered.
+        "registered": facts.elder is not None,
         "priority": priority(msg.event_code if msg else None, msg.qualifier if msg else None,
                              facts.recognised),
     }
@@ -92,11 +97,11 @@ def store_signal(conn: sqlite3.Connection, facts: SignalFacts, received_at: date
         conn.execute(
             "INSERT INTO alarm_signals (signal_id, received_at, receiver, protocol, raw, recognised,"
             " receiver_no, line, account, message_type, event_code, qualifier, partition, zone,"
-            " note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " note, elder_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (signal_id, body["received_at"], facts.receiver, facts.protocol, facts.raw,
              int(facts.recognised), facts.receiver_no, facts.line, body["account"],
              body["message_type"], body["event_code"], body["qualifier"], body["partition"],
-             body["zone"], facts.note),
+             body["zone"], facts.note, facts.elder.elder_id if facts.elder else None),
         )
         conn.execute(
             "INSERT INTO receiver_status (receiver, last_frame_at) VALUES (?, ?) "

@@ -33,6 +33,7 @@ from appliance.alarm.supervision import LinkSupervisor
 from appliance.clock import now_local
 from appliance.config import AlarmReceiverConfig
 from appliance.logs import fields
+from appliance.registry import lookup
 from appliance.store import connect
 from drivers.alarm_phone import surgard
 
@@ -215,8 +216,10 @@ class ReceiverWorker(threading.Thread):
                      extra=fields(receiver=name, signal_id=last[2]))
             return surgard.ACK
         if isinstance(event, surgard.Signal):
+            elder = lookup(conn, name, event.message.account)
             facts = SignalFacts(name, self.cfg.protocol, event.raw, event.message,
-                                receiver_no=event.receiver, line=event.line)
+                                receiver_no=event.receiver, line=event.line, elder=elder,
+                                note=None if elder else "未登记设备 unregistered device")
         else:  # Unrecognised: stored and ACKed, raised to the operator (CONTRACTS §5)
             facts = SignalFacts(name, self.cfg.protocol, event.raw, None,
                                 note=getattr(event, "reason", "unrecognised"))

@@ -70,6 +70,29 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             frames_damaged INTEGER NOT NULL DEFAULT 0
         );
     """),
+    (2, "residents and their alarm devices", """
+        -- The residents (老人) a centre serves; filled by the hub's registry sync and,
+        -- until then or offline, by a technician's import.
+        CREATE TABLE elders (
+            elder_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            phone TEXT,
+            address TEXT,
+            emergency_contact TEXT,
+            emergency_phone TEXT,
+            notes TEXT,
+            updated_at TEXT NOT NULL
+        );
+        -- Which alarm account (on which receiver; '' = any) belongs to whom.
+        CREATE TABLE alarm_devices (
+            receiver TEXT NOT NULL DEFAULT '',
+            account TEXT NOT NULL,
+            elder_id TEXT NOT NULL REFERENCES elders (elder_id) ON DELETE CASCADE,
+            kind TEXT NOT NULL DEFAULT 'one_button',
+            PRIMARY KEY (receiver, account)
+        ) WITHOUT ROWID;
+        ALTER TABLE alarm_signals ADD COLUMN elder_id TEXT;
+    """),
 ]
 
 

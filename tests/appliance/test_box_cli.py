@@ -21,3 +21,16 @@ def test_check_accepts_a_good_config(tmp_path: Path) -> None:
     cfg.write_text(f'[box]\nid = "box-1"\ndata_dir = "{tmp_path}"\n')
     done = run("all", "--config", str(cfg), "--check")
     assert done.returncode == 0 and "OK" in done.stdout
+
+
+def test_import_registry_reports_count_or_the_bad_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "box.toml"
+    cfg.write_text(f'[box]\nid = "box-1"\ndata_dir = "{tmp_path}"\n')
+    good = tmp_path / "ok.csv"
+    good.write_text("account,elder_id,name\n1001,E1,王秀英\n1002,E2,张建国\n", encoding="utf-8")
+    done = run("import-registry", "--config", str(cfg), str(good))
+    assert done.returncode == 0 and "imported 2 device(s)" in done.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("account,elder_id,name\n1001,E1,王秀英\n12,E2,张建国\n", encoding="utf-8")
+    done = run("import-registry", "--config", str(cfg), str(bad))
+    assert done.returncode == 2 and f"{bad}:3: account:" in done.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from appliance.alarm.dc09_listener import Dc09Listener
 from appliance.config import AlarmReceiverConfig
+from appliance.registry import import_csv
 from appliance.store import connect, fetch_batch, open_store
 from drivers.alarm_phone.contact_id import ContactIdMessage
 from drivers.alarm_phone.dc09 import Dc09Transmitter
@@ -22,7 +23,11 @@ PANIC = ContactIdMessage("1234", "18", 1, "120", "01", "015")
 
 
 def start(tmp_path: Path, transport: str = "tcp", **overrides: object) -> Iterator[Dc09Listener]:
-    open_store(tmp_path).close()
+    conn = open_store(tmp_path)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("account,elder_id,name,phone\n1234,E001,王秀英,13912345678\n", encoding="utf-8")
+    import_csv(conn, roster)
+    conn.close()
     keys = tmp_path / "dc09-keys.toml"
     keys.write_text(f'[keys]\n"1234" = "{KEY}"\n', encoding="utf-8")
     keys.chmod(0o600)
@@ -65,6 +70,7 @@ def test_encrypted_adm_cid_is_committed_then_acked(tcp: Dc09Listener, tmp_path: 
     assert rows(tmp_path) == [("dc09", "1234", "120", "015", None)]
     [record] = fetch_batch(connect(tmp_path / "box.db"), "alarm", 10)
     assert record.body["life_safety"] is True
+    assert record.body["registered"] and record.body["elder"]["name"] == "王秀英"
 
 
 def test_clear_text_from_unkeyed_account_accepted_and_flagged(tcp: Dc09Listener,
@@ -72,7 +78,8 @@ def test_clear_text_from_unkeyed_account_accepted_and_flagged(tcp: Dc09Listener,
     tx = Dc09Transmitter("5678", crc_form="binary")
     msg = ContactIdMessage("5678", "18", 1, "101", "00", "001")
     assert tx.parse_response(exchange(tcp, tx.adm_cid(msg, time.time()))).kind == "ACK"
-    assert rows(tmp_path) == [("dc09", "5678", "101", "001", "unencrypted")]
+    assert rows(tmp_path) == [("dc09", "5678", "101", "001",
+                               "unencrypted; 未登记设备 unregistered device")]
 
 
 def test_stale_timestamp_gets_nak_and_nothing_is_stored(tcp: Dc09Listener, tmp_path: Path) -> None:

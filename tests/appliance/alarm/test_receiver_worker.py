@@ -247,3 +247,30 @@ def test_ademco685_receiver_is_read_stored_and_acked(tmp_path: Path) -> None:
         assert tuple(row) == ("ademco685", "7777", "101", "015", frame)
     finally:
         gen.close()
+
+
+def test_registered_and_unregistered_accounts(tmp_path: Path) -> None:
+    from appliance.registry import import_csv
+
+    def roster(conn: sqlite3.Connection) -> None:
+        path = tmp_path / "roster.csv"
+        path.write_text("account,elder_id,name,address\n5678,E001,王秀英,渭城区文林路12号\n",
+                        encoding="utf-8")
+        import_csv(conn, path)
+
+    gen = start_worker(tmp_path, roster)
+    port, _, db = next(gen)
+    try:
+        os.write(port.master, FRAME)  # account 5678: registered
+        assert read_reply(port, 5) == surgard.ACK
+        os.write(port.master, b"5011 184444E10100002\x14")  # nobody's device
+        assert read_reply(port, 5) == surgard.ACK
+        known, unknown = [r.body for r in fetch_batch(connect(db), "alarm", 10)]
+        assert known["registered"] and known["elder"]["address"] == "渭城区文林路12号"
+        assert not unknown["registered"] and unknown["elder"] is None
+        assert unknown["note"] == "未登记设备 unregistered device"
+        assert unknown["life_safety"]  # an unregistered panic is still a panic
+        ids = [r[0] for r in connect(db).execute("SELECT elder_id FROM alarm_signals ORDER BY id")]
+        assert ids == ["E001", None]
+    finally:
+        gen.close()
