@@ -31,6 +31,7 @@ from appliance.registry import lookup
 from appliance.store import connect
 from drivers.alarm_phone.dc09 import Dc09Message, Dc09Receiver, Poll, Rejected
 from drivers.alarm_phone.dc09.framing import FrameSplitter
+from drivers.alarm_phone.sia_codes import contact_id_for
 
 log = logging.getLogger("dc09")
 
@@ -208,10 +209,13 @@ class Dc09Listener(threading.Thread):
             notes.append(f"SIA-DCS {msg.sia.code} zone {msg.sia.zone}: {msg.sia.text or ''}".strip())
         if not msg.recognised:
             notes.append(f"{msg.id_token} payload not decoded: {msg.payload[:80]}")
+        message = msg.contact_id
+        if message is None and msg.sia is not None:
+            message = contact_id_for(msg.sia.code, msg.account, msg.sia.zone)
         elder = lookup(conn, self.cfg.name, msg.account)
         if elder is None:
             notes.append("未登记设备 unregistered device")
-        facts = SignalFacts(self.cfg.name, "dc09", msg.raw, msg.contact_id,
+        facts = SignalFacts(self.cfg.name, "dc09", msg.raw, message,
                             receiver_no=msg.receiver, line=msg.prefix,
                             note="; ".join(notes) or None, elder=elder)
         stored = store_signal(conn, facts, self.wall(), box_id=self.box_id,

@@ -150,3 +150,16 @@ def test_silent_communicator_raises_trouble_and_null_poll_closes_it(tmp_path: Pa
         assert states[:2] == ["open", "closed"]
     finally:
         gen.close()
+
+
+def test_sia_dcs_report_becomes_an_alarm(tcp: Dc09Listener, tmp_path: Path) -> None:
+    tx = Dc09Transmitter("1234", key=KEY)
+    assert tx.parse_response(exchange(tcp, tx.sia_dcs("Nri1/QA003", time.time()))).kind == "ACK"
+    assert tx.parse_response(exchange(tcp, tx.sia_dcs("Nri1/ZZ003", time.time()))).kind == "ACK"
+    [(proto, account, code, zone, note), unknown] = rows(tmp_path)
+    assert (proto, account, code, zone) == ("dc09", "1234", "101", "003")
+    assert note.startswith("SIA-DCS QA zone 003")
+    assert unknown[2] is None and "SIA-DCS ZZ" in unknown[4]  # kept, shown, never dropped
+    bodies = [r.body for r in fetch_batch(connect(tmp_path / "box.db"), "alarm", 10)]
+    assert bodies[0]["life_safety"] and bodies[0]["event_zh"] == "紧急求助"
+    assert not bodies[1]["recognised"]
