@@ -9,6 +9,7 @@ import time
 from appliance.alarm.dc09_listener import Dc09Listener
 from appliance.alarm.receivers import ReceiverWorker
 from appliance.alarm.storm import StormGrouper
+from appliance.alarm.usb_worker import UsbReceiverWorker
 from appliance.bus import LocalBus
 from appliance.config import AlarmReceiverConfig, Config
 from appliance.store import open_store
@@ -28,7 +29,8 @@ class Alarmd:
         self._storm_lock = threading.Lock()
 
         def worker(rc: AlarmReceiverConfig) -> ReceiverWorker | Dc09Listener:
-            kind = Dc09Listener if rc.protocol == "dc09" else ReceiverWorker
+            kinds = {"dc09": Dc09Listener, "usb": UsbReceiverWorker}
+            kind = kinds.get(rc.protocol, ReceiverWorker)
             return kind(rc, config.box.id, config.db_path, self._stop,
                         on_signal=self._notify,
                         on_trouble=lambda body: self.bus.publish("device/trouble", body))

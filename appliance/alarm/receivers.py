@@ -68,10 +68,8 @@ class ReceiverWorker(threading.Thread):
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = now_local) -> None:
         super().__init__(name=f"receiver-{cfg.name}", daemon=True)
-        try:
-            serial_parser(cfg.protocol)  # refuse an unsupported protocol at start, by name
-        except ValueError as exc:
-            raise ValueError(f"receiver {cfg.name!r}: {exc}") from None
+        self.cfg = cfg
+        self._check_protocol()
         self.cfg, self.box_id, self.db_path, self.stop = cfg, box_id, db_path, stop
         self.on_signal, self.on_trouble = on_signal, on_trouble
         self.clock, self.wall = clock, wall
@@ -81,6 +79,12 @@ class ReceiverWorker(threading.Thread):
         self.busy_timeout_ms = 10_000
         self.stale_repeat_window = STALE_REPEAT_WINDOW
         self._last_stored: tuple[bytes, float, str] | None = None  # raw, ACKed at, signal_id
+
+    def _check_protocol(self) -> None:
+        try:
+            serial_parser(self.cfg.protocol)  # refuse an unsupported protocol at start, by name
+        except ValueError as exc:
+            raise ValueError(f"receiver {self.cfg.name!r}: {exc}") from None
 
     # -- thread ------------------------------------------------------------------------
     def run(self) -> None:

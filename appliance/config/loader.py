@@ -223,6 +223,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if is_ip and not re.match(r"^(tcp|udp)://[^:/]+:\d+$", rec["port"]):
             raise v.fail(("alarm", "receivers", i, "port"),
                          f"{rec['port']!r}: a dc09 receiver listens on tcp://HOST:PORT or udp://HOST:PORT")
+        if rec["protocol"] == "usb" and not re.match(r"^usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$", rec["port"]):
+            raise v.fail(("alarm", "receivers", i, "port"),
+                         f"{rec['port']!r}: a usb receiver is named usb://VID:PID, e.g. usb://1a86:e010")
         for key in ("keys_file", "poll_interval"):
             if not is_ip and rec[key] is not None:
                 raise v.fail(("alarm", "receivers", i, key), "only for protocol = \"dc09\"")
