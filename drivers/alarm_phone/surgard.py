@@ -8,11 +8,23 @@ sends the next (see CONTRACTS.md §5). Frames handled here::
     5RRLLL 18AAAAQXYZGGCCC<DC4>          the same with a 3-digit line (System III/CPM)
     QRRLLL 58AAAAAAAAAAQXYZGGCCC<DC4>    Contact ID, 10-digit account
     1RRL           @    <DC4>            supervisory heartbeat (also 1RRLLL…)
+    SRRL[#AAAA|Nri1BA01]<DC4>            SIA level 2/3 (DC-03) data block (also SRRLLL[…])
 
 RR is the receiver number, L/LLL the line, Q the qualifier as a letter (E new event or
 opening, R restore or closing, P previous event). The header width follows the
 receiver's "output RRLLL digits" option, so the parser takes RR plus 1-3 line
 characters, whatever is before the first space.
+
+SIA frames ("SIA protocol 2" in the MLR2 manual, protocol 'S' in the SG automation
+output protocol) carry the panel's SIA block between brackets: ``#`` and the account
+(up to 16 characters), ``|``, the function block code (N new event, L listen-in), then
+data packets separated by ``/``. A packet holds lower-case modifiers with a value (ri
+area, id user, ti time, da date ...) and upper-case two-letter event codes followed by
+a 0-4 digit zone/user number, e.g. ``Nri1BA01``, ``Nri1/BA201`` or
+``Nda04-22-94ti16:02:15/id22/CL/PA31``. A block with exactly one event whose code has a
+Contact ID equivalent (sia_codes.contact_id_for) becomes a Signal; anything else well
+bracketed (unmapped code, several events, other block types, data we cannot place) is
+Unrecognised, naming the SIA codes.
 
 The parser classifies every complete frame as a Signal, a Heartbeat, an Unrecognised
 frame (well framed, printable, a message type we do not decode: store it and ACK it,
@@ -28,6 +40,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from drivers.alarm_phone.contact_id import ContactIdError, ContactIdMessage
+from drivers.alarm_phone.sia_codes import SIA_TO_CONTACT_ID, contact_id_for
 
 __all__ = [
     "ACK",
@@ -41,6 +54,7 @@ __all__ = [
     "SurGardParser",
     "Unrecognised",
     "format_heartbeat",
+    "format_sia_signal",
     "format_signal",
 ]
 
@@ -61,7 +75,7 @@ class SurGardEvent:
 
 @dataclass(frozen=True)
 class Signal(SurGardEvent):
-    """A well-formed Contact ID frame."""
+    """A well-formed Contact ID frame, or a SIA frame translated to Contact ID."""
 
     receiver: str
     line: str
@@ -119,9 +133,22 @@ _PROTO1_LENGTHS: Final = range(20, 23)
 _MIN_FRAME: Final = 8
 
 _KNOWN_OTHER: Final = {
-    "S": "SIA in Sur-Gard (protocol 'S') is not decoded yet",
     "3": "SIA protocol 1 (protocol '3') is not decoded yet",
 }
+
+# SIA frame: header, then everything from the first '[' on (checked separately).
+_SIA_HEAD_RE: Final = re.compile(r"(?P<rr>[0-9A-Za-z]{2})(?P<line>[0-9A-Za-z]{1,3})")
+# A SIA block with its account behind a mangled head: Damaged, not Unrecognised.
+_SIA_TAIL_RE: Final = re.compile(r"\[#[0-9A-Fa-f]{1,16}\|[^\[\]]*\] *$")
+_SIA_ACCOUNT_RE: Final = re.compile(r"[0-9A-Fa-f]{1,16}")
+# One field of a data packet: a lower-case modifier and its value, or an upper-case
+# event code and its zone/user number.
+_SIA_FIELD_RE: Final = re.compile(
+    r"(?P<mod>[a-z]{2})(?P<val>[0-9:\-]*)|(?P<code>[A-Z]{2})(?P<addr>[0-9]*)"
+)
+_SIA_LISTEN_IN_RE: Final = re.compile(r"L[0-9]{1,3}")  # "/L90": stay on line 90 s
+_SIA_EVENT_BLOCKS: Final = {"N": "new event", "L": "listen-in"}
+_SIA_MAX_ZONE: Final = 4
 
 
 def _is_printable(frame: bytes) -> bool:
@@ -154,8 +181,12 @@ def _classify(raw: bytes) -> SurGardEvent:
         return Unrecognised(
             raw, "Sur-Gard protocol '1' signal (4/3, D6500, Outel ...) is not decoded"
         )
+    if proto == "S":
+        return _sia(raw, text)
     if _CID_TAIL_RE.search(text.upper()):
         return Damaged(raw, f"Contact ID body behind an invalid header {text[:7]!r}")
+    if _SIA_TAIL_RE.search(text):
+        return Damaged(raw, f"SIA block behind an invalid header {text[:7]!r}")
     reason = _KNOWN_OTHER.get(proto, f"Sur-Gard protocol {proto!r} is not decoded")
     return Unrecognised(raw, reason)
 
@@ -189,6 +220,103 @@ def _contact_id(
     except ContactIdError as exc:
         return Damaged(raw, f"invalid Contact ID content: {exc}")
     return Signal(raw, m["rr"], m["line"], message)
+
+
+def _sia(raw: bytes, text: str) -> SurGardEvent:
+    """A protocol 'S' frame: ``S`` RR L/LLL ``[`` block ``]`` (more blocks: Unrecognised)."""
+    start = text.find("[")
+    if start < 0:
+        return Damaged(raw, "SIA frame without a '[' data block")
+    head = _SIA_HEAD_RE.fullmatch(text, 1, start)
+    if head is None:
+        return Damaged(raw, f"invalid SIA header {text[:start]!r}")
+    blocks, problem = _sia_blocks(text[start:].rstrip(" "))
+    if problem:
+        return Damaged(raw, f"SIA frame with {problem}")
+    block = blocks[0]
+    account, sep, data = block[1:].partition("|")
+    if not block.startswith("#") or not sep:
+        return Unrecognised(raw, f"SIA block without an account is not decoded: [{block}]")
+    if not data:
+        return Unrecognised(raw, f"SIA block for account {account!r} carries no data")
+    function, data = data[0], data[1:]
+    events, trouble = _sia_events(data)
+    codes = ", ".join(code + addr for code, addr, _ in events) or "none"
+    if len(blocks) > 1:
+        n = len(blocks)
+        return Unrecognised(raw, f"SIA frame with {n} data blocks (event codes: {codes}) is not decoded")
+    if function not in _SIA_EVENT_BLOCKS:
+        return Unrecognised(raw, f"SIA function block {function!r} (event codes: {codes}) is not decoded")
+    if trouble:
+        return Unrecognised(raw, f"SIA data {data!r} not understood: {trouble} (event codes: {codes})")
+    if not events:
+        return Unrecognised(raw, f"SIA data {data!r} carries no event code")
+    if len(events) > 1:
+        return Unrecognised(raw, f"SIA frame with {len(events)} events ({codes}) is not decoded")
+    code, addr, user = events[0]
+    zone = addr or user
+    if code not in SIA_TO_CONTACT_ID:
+        return Unrecognised(raw, f"SIA event code {code!r} (zone {zone or '-'}) has no Contact ID equivalent")
+    if not _SIA_ACCOUNT_RE.fullmatch(account):
+        return Unrecognised(raw, f"SIA event {code}{zone}: account {account!r} is not a hex account")
+    # SIA zones run to 4 digits, often zero-padded ("0012"); Contact ID has 3.
+    message = contact_id_for(code, account, (zone.lstrip("0") or "0") if zone else None)
+    if message is None:
+        return Unrecognised(raw, f"SIA event {code}{zone}: account {account!r} is not a Contact ID account")
+    return Signal(raw, head["rr"], head["line"], message)
+
+
+def _sia_blocks(tail: str) -> tuple[list[str], str]:
+    """Split ``[a][b]`` into its block contents, or say why the brackets are broken."""
+    blocks: list[str] = []
+    i = 0
+    while i < len(tail):
+        if tail[i] != "[":
+            return blocks, f"text {tail[i:]!r} outside its brackets"
+        end = tail.find("]", i + 1)
+        if end < 0:
+            return blocks, "an unterminated '[' data block"
+        content = tail[i + 1 : end]
+        if "[" in content:
+            return blocks, "unbalanced brackets"
+        blocks.append(content)
+        i = end + 1
+    return blocks, ""
+
+
+def _sia_events(data: str) -> tuple[list[tuple[str, str, str]], str]:
+    """The (code, number, user) events of a SIA data string and a complaint ('' if none).
+
+    A packet that is a bare number repeats the previous event code for another zone;
+    an ``id`` user number stands in for the number of an event that has none (SIA sends
+    openings/closings as ``id22/CL``; Contact ID carries the user in the zone field).
+    """
+    events: list[tuple[str, str, str]] = []
+    trouble = ""
+    user = ""
+    for packet in data.split("/"):
+        if packet.isdigit() and events:
+            events.append((events[-1][0], packet, user))
+            continue
+        if _SIA_LISTEN_IN_RE.fullmatch(packet):
+            continue
+        pos = 0
+        while pos < len(packet):
+            m = _SIA_FIELD_RE.match(packet, pos)
+            if m is None or m.end() == pos:
+                return events, trouble or f"packet {packet!r} at {packet[pos:]!r}"
+            pos = m.end()
+            if m["mod"]:
+                if m["mod"] == "id" and m["val"].isdigit():
+                    user = m["val"]
+                continue
+            if len(m["addr"] or user) > _SIA_MAX_ZONE:
+                number = m["addr"] or user
+                trouble = trouble or f"number {number!r} of {m['code']} is longer than {_SIA_MAX_ZONE} digits"
+            events.append((m["code"], m["addr"], user))
+        if not packet:
+            trouble = trouble or "empty packet"
+    return events, trouble
 
 
 class SurGardParser:
@@ -256,7 +384,7 @@ class SurGardParser:
         # a frame whose DC4 was lost). Only Signal/Heartbeat count, so a damaged
         # frame is never mistaken for an unrecognised one.
         for i in range(1, len(raw) - 1):
-            if raw[i] in b"5Q1":
+            if raw[i] in b"5Q1S":
                 candidate = _classify(raw[i:])
                 if isinstance(candidate, Signal | Heartbeat):
                     return candidate
@@ -310,6 +438,36 @@ def format_signal(
         text = f"5{header} {message.message_type}{message.account}{tail}"
     else:
         text = f"Q{header} 58{message.account:>10}{tail}"
+    return text.encode("ascii") + DC4
+
+
+def format_sia_signal(
+    receiver: str,
+    line: str,
+    account: str,
+    code: str,
+    zone: str | None = None,
+    *,
+    area: str | None = None,
+    three_digit_line: bool = False,
+) -> bytes:
+    """The exact bytes a Sur-Gard receiver sends for one SIA event, DC4 included.
+
+    ``S`` + RR + L (or LLL) + ``[#account|N`` + optional ``ri<area>`` + code + zone +
+    ``]``, the layout of the MLR2 manual's example ``SRRL[#1234|Nri1BA01]``.
+    """
+    header = _header(receiver, line, three_digit_line)
+    if not _SIA_ACCOUNT_RE.fullmatch(account):
+        raise ValueError(f"account must be 1-16 hex digits, got {account!r}")
+    if len(code) != 2 or not code.isascii() or not code.isalpha() or not code.isupper():
+        raise ValueError(f"SIA event code must be 2 upper-case letters, got {code!r}")
+    zone = zone or ""
+    if len(zone) > _SIA_MAX_ZONE or (zone and not (zone.isascii() and zone.isdigit())):
+        raise ValueError(f"zone must be 0-{_SIA_MAX_ZONE} digits, got {zone!r}")
+    if area is not None and (not area.isascii() or not area.isdigit() or len(area) > 4):
+        raise ValueError(f"area must be 1-4 digits, got {area!r}")
+    modifier = f"ri{area}" if area is not None else ""
+    text = f"S{header}[#{account}|N{modifier}{code}{zone}]"
     return text.encode("ascii") + DC4
 
 

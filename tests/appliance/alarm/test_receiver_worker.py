@@ -274,3 +274,13 @@ def test_registered_and_unregistered_accounts(tmp_path: Path) -> None:
         assert ids == ["E001", None]
     finally:
         gen.close()
+
+
+def test_sia_in_surgard_frame_is_an_alarm(link: tuple[Pty, ReceiverWorker, Path]) -> None:
+    port, _, db = link
+    frame = surgard.format_sia_signal("01", "1", "1234", "QA", "3")
+    os.write(port.master, frame)
+    assert read_reply(port, 5) == surgard.ACK
+    row = connect(db).execute("SELECT recognised, account, event_code, qualifier, zone, raw "
+                              "FROM alarm_signals").fetchone()
+    assert tuple(row) == (1, "1234", "101", "new", "003", frame)

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.alarm_phone.contact_id import ContactIdMessage
+from drivers.alarm_phone.sia_codes import SIA_TO_CONTACT_ID, contact_id_for
 from drivers.alarm_phone.surgard import (
     ACK,
     DC4,
@@ -19,6 +20,7 @@ from drivers.alarm_phone.surgard import (
     SurGardParser,
     Unrecognised,
     format_heartbeat,
+    format_sia_signal,
     format_signal,
 )
 
@@ -133,6 +135,232 @@ def test_ten_digit_account_one_digit_line() -> None:
     assert ev.line == "1"
 
 
+# -- SIA frames (protocol 'S') ------------------------------------------------------------
+
+SIA_MLR2 = b"S011[#1234|Nri1BA01]" + DC4  # MLR2 manual "SIA protocol 2" standard transmission
+SIA_SYS3 = b"S01100[#1234|Nri1/BA201]" + DC4  # RRLLL header, DC-09 style '/' after ri
+
+
+def test_sia_manual_example() -> None:
+    ev = only(SIA_MLR2)
+    assert isinstance(ev, Signal)
+    assert ev.raw == SIA_MLR2
+    assert (ev.receiver, ev.line) == ("01", "1")
+    assert ev.message == ContactIdMessage("1234", "18", 1, "130", "00", "001")
+
+
+def test_sia_three_digit_line_and_slash_after_area() -> None:
+    ev = only(SIA_SYS3)
+    assert isinstance(ev, Signal)
+    assert (ev.receiver, ev.line) == ("01", "100")
+    assert ev.message == contact_id_for("BA", "1234", "201")
+    assert ev.message.zone == "201"
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "qualifier", "zone"),
+    [
+        (b"NQA001", "101", 1, "001"),  # emergency alarm, new
+        (b"NMR5", "100", 3, "005"),  # medical restoral
+        (b"Nri2/AT", "301", 1, "000"),  # AC trouble, no zone
+        (b"NAR0", "301", 3, "000"),
+        (b"NFA0012", "110", 1, "012"),
+        (b"NBA1234", "130", 1, "000"),  # a 4-digit zone: Contact ID has no room for it
+        (b"NBA0000", "130", 1, "000"),
+        (b"Nid22/CL", "401", 3, "022"),  # closing by user 22: the user goes in the zone field
+        (b"NOP7", "401", 1, "007"),
+        (b"NRP", "602", 1, "000"),
+    ],
+)
+def test_sia_maps_to_contact_id(data: bytes, code: str, qualifier: int, zone: str) -> None:
+    ev = only(b"S022[#AB12|" + data + b"]" + DC4)
+    assert isinstance(ev, Signal), ev
+    assert (ev.receiver, ev.line) == ("02", "2")
+    assert ev.message == ContactIdMessage("AB12", "18", qualifier, code, "00", zone)
+
+
+def test_sia_time_and_date_modifiers_are_skipped() -> None:
+    ev = only(b"S011[#1234|Nda04-22-94ti16:02:15/ri01/PA31]" + DC4)
+    assert isinstance(ev, Signal)
+    assert ev.message == contact_id_for("PA", "1234", "31")
+
+
+def test_sia_listen_in() -> None:
+    for raw in (b"S011[#1234|Lri1BA01]" + DC4, b"S011[#1234|Nri1BA01/L90]" + DC4):
+        ev = only(raw)
+        assert isinstance(ev, Signal), raw
+        assert ev.message.event_code == "130"
+
+
+def test_sia_accounts() -> None:
+    ev = only(b"S011[#123456|NBA01]" + DC4)
+    assert isinstance(ev, Signal) and ev.message.account == "123456"
+    ev = only(b"S011[#12|NBA01]" + DC4)
+    assert isinstance(ev, Signal) and ev.message.account == "0012"  # padded by contact_id_for
+    ev = only(b"S011[#1234567890123456|NBA01]" + DC4)  # 16 digits: the manual's maximum
+    assert isinstance(ev, Unrecognised) and "account" in ev.reason
+    ev = only(b"S011[#12G4|NBA01]" + DC4)
+    assert isinstance(ev, Unrecognised) and "account" in ev.reason
+
+
+def test_sia_unmapped_code_is_unrecognised() -> None:
+    raw = b"S011[#1234|Nri1UX17]" + DC4
+    ev = only(raw)
+    assert isinstance(ev, Unrecognised)
+    assert ev.raw == raw
+    assert "'UX'" in ev.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        (b"S011[#1234|NBA01/BA02]", ("BA01", "BA02")),
+        (b"S011[#1234|NBA01/02]", ("BA01", "BA02")),  # a bare number repeats the code
+        (b"S011[#1234|Nri1BA01FA02]", ("BA01", "FA02")),
+    ],
+)
+def test_sia_several_events_are_unrecognised(raw: bytes, names: tuple[str, ...]) -> None:
+    ev = only(raw + DC4)
+    assert isinstance(ev, Unrecognised)
+    assert "2 events" in ev.reason
+    assert all(name in ev.reason for name in names)
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"S011[#1234|OBA01]", "'O'"),  # old event block
+        (b"S011[1234|NBA01]", "account"),  # no account block
+        (b"S011[NBA01]", "account"),
+        (b"S011[#1234|]", "no data"),
+        (b"S011[#1234|N]", "SIA"),
+        (b"S011[#1234|Nri1]", "no event code"),
+        (b"S011[#1234|NBA12345]", "BA12345"),  # zone too long to place
+        (b"S011[#1234|NBA01^Front door^]", "BA01"),  # text we do not read
+        (b"S011[#1234|NBA01//]", "BA01"),
+        (b"S011[#1234|Nba01]", "SIA"),
+        (b"S011[#1234|NBA01][X010E57.56]", "2 data blocks (event codes: BA01)"),
+    ],
+)
+def test_sia_well_bracketed_but_undecodable_is_unrecognised(raw: bytes, needle: str) -> None:
+    ev = only(raw + DC4)
+    assert isinstance(ev, Unrecognised), ev
+    assert needle in ev.reason
+    assert "SIA" in ev.reason
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"S011[#1234|NBA01",  # truncated: no closing bracket
+        b"S011#1234|NBA01]",  # lost '['
+        b"S011[#1234|N[BA01]",  # unbalanced
+        b"S011[#1234|NBA01]]",
+        b"S011[#1234|NBA01]7",  # junk after the block
+        b"S01[#1234|NBA01]",  # line number lost
+        b"S011000[#1234|NBA01]",  # header too long
+        b"S011 #1234 NBA01",  # no block at all
+        b"011[#1234|NBA01]",  # protocol character lost
+        b"S011[#12\x8034|NBA01]",
+    ],
+)
+def test_sia_damage_is_damaged(raw: bytes) -> None:
+    assert isinstance(only(raw + DC4), Damaged)
+
+
+def test_sia_trailing_spaces_are_tolerated() -> None:
+    assert isinstance(only(b"S011[#1234|NBA01]  " + DC4), Signal)
+
+
+def test_sia_byte_by_byte() -> None:
+    unmapped = b"S011[#1234|NUX17]" + DC4
+    stream = SIA_MLR2 + HEARTBEAT + unmapped + SIA_SYS3
+    parser = SurGardParser()
+    got: list[SurGardEvent] = []
+    for i in range(len(stream)):
+        parser.receive_data(stream[i : i + 1])
+        while (ev := parser.next_event()) is not None:
+            got.append(ev)
+            assert ev.raw == stream[i + 1 - len(ev.raw) : i + 1]
+    assert [type(e) for e in got] == [Signal, Heartbeat, Unrecognised, Signal]
+    assert [e.raw for e in got] == [SIA_MLR2, HEARTBEAT, unmapped, SIA_SYS3]
+
+
+def test_sia_garbage_before_a_valid_frame_is_dropped() -> None:
+    got = events(b"S011[#12" + SIA_MLR2)  # a torn SIA frame, then a complete one
+    assert [e.raw for e in got] == [SIA_MLR2]
+
+
+def test_format_sia_signal() -> None:
+    assert format_sia_signal("01", "1", "1234", "BA", "01", area="1") == SIA_MLR2
+    assert format_sia_signal("01", "100", "1234", "BA", "201") == b"S01100[#1234|NBA201]" + DC4
+    assert format_sia_signal("01", "1", "1234", "AT", three_digit_line=True) == (
+        b"S01001[#1234|NAT]" + DC4
+    )
+    for bad in (
+        dict(account="12345678901234567"),
+        dict(account="12G4"),
+        dict(code="ba"),
+        dict(code="BAA"),
+        dict(zone="12345"),
+        dict(zone="1a"),
+        dict(area="x"),
+        dict(receiver="1"),
+    ):
+        args = dict(receiver="01", line="1", account="1234", code="BA", zone="1") | bad
+        area = args.pop("area", None)
+        with pytest.raises(ValueError):
+            format_sia_signal(**args, area=area)
+
+
+SIA_MAPPED = sorted(SIA_TO_CONTACT_ID)
+SIA_HEX = "0123456789ABCDEF"
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@given(
+    receiver=st.text("0123456789", min_size=2, max_size=2),
+    line=st.text("0123456789", min_size=1, max_size=3),
+    three=st.booleans(),
+    account=st.text(SIA_HEX, min_size=4, max_size=10),
+    code=st.one_of(st.sampled_from(SIA_MAPPED), st.text(UPPER, min_size=2, max_size=2)),
+    zone=st.one_of(st.none(), st.text("0123456789", min_size=1, max_size=4)),
+    area=st.one_of(st.none(), st.text("0123456789", min_size=1, max_size=3)),
+    chunk=st.integers(min_value=1, max_value=8),
+)
+def test_sia_round_trip(
+    receiver: str,
+    line: str,
+    three: bool,
+    account: str,
+    code: str,
+    zone: str | None,
+    area: str | None,
+    chunk: int,
+) -> None:
+    raw = format_sia_signal(receiver, line, account, code, zone, area=area, three_digit_line=three)
+    stream = b"\r\n" + raw + format_heartbeat(receiver, line)
+    parser = SurGardParser()
+    got: list[SurGardEvent] = []
+    for i in range(0, len(stream), chunk):
+        parser.receive_data(stream[i : i + chunk])
+        while (ev := parser.next_event()) is not None:
+            got.append(ev)
+    assert len(got) == 2
+    sig, hb = got
+    assert isinstance(hb, Heartbeat)
+    assert sig.raw == raw
+    expected = contact_id_for(code, account, zone and (zone.lstrip("0") or "0"))
+    if expected is None:
+        assert code not in SIA_TO_CONTACT_ID
+        assert isinstance(sig, Unrecognised) and repr(code) in sig.reason
+    else:
+        assert isinstance(sig, Signal)
+        assert sig.message == expected
+        assert sig.receiver == receiver
+        assert sig.line == (line.rjust(3, "0") if three else line)
+
+
 # -- heartbeats ----------------------------------------------------------------------------
 
 
@@ -157,12 +385,14 @@ def test_format_heartbeat_matches_contract() -> None:
 # -- classification: damaged vs unrecognised ------------------------------------------------
 
 
-def test_sia_in_surgard_is_unrecognised() -> None:
+def test_sia_manual_example_with_two_events_is_unrecognised() -> None:
+    # SG automation output protocol example: closing by user 22, then panic zone 31.
     raw = b"S01100[#1234|Nda04-22-94ti16:02:15/id22/CL/PA31]" + DC4
     ev = only(raw)
     assert isinstance(ev, Unrecognised)
     assert ev.raw == raw
     assert "SIA" in ev.reason
+    assert "2 events" in ev.reason and "CL" in ev.reason and "PA31" in ev.reason
 
 
 def test_unknown_protocol_digit_is_unrecognised() -> None:
