@@ -13,7 +13,7 @@ import threading
 import time
 import tty
 
-from drivers.alarm_phone import surgard
+from drivers.alarm_phone import ademco685, surgard
 from drivers.alarm_phone.contact_id import ContactIdMessage
 from drivers.alarm_phone.receiver_sim import Acked, ComputerFail, Nakked, ReceiverSim, TimedOut
 from drivers.alarm_phone.simulator import FdLink, SerialLink, SimulatedReceiver
@@ -23,11 +23,18 @@ DEMO_EVENTS = [("101", 1), ("602", 1), ("101", 1), ("100", 1), ("301", 1), ("301
                ("384", 1), ("384", 3), ("154", 1), ("602", 1), ("111", 1)]
 
 
-def random_signal(rng: random.Random) -> bytes:
+def random_signal(rng: random.Random, fmt: str = "surgard") -> bytes:
     code, qualifier = rng.choice(DEMO_EVENTS)
     msg = ContactIdMessage(account=f"{rng.randint(1000, 1099):04d}", message_type="18",
                            qualifier=qualifier, event_code=code, partition="01",
                            zone=f"{rng.randint(1, 8):03d}")
+    return format_contact_id(msg, fmt)
+
+
+def format_contact_id(msg: ContactIdMessage, fmt: str) -> bytes:
+    """The bytes a receiver of format FMT sends for MSG."""
+    if fmt == "ademco685":
+        return ademco685.format_signal("11", msg)
     return surgard.format_signal("01", "1", msg)
 
 
@@ -57,25 +64,44 @@ def alarm_receiver(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - pyserial raises several kinds
             print(f"anxin-sim: cannot open {args.port}: {exc}", file=sys.stderr)
             return 1
+    from drivers.alarm_phone.contact_id import decode_dtmf
+
     frames: list[bytes] = []
     for text in args.frame:
         frame = text.encode("ascii")
-        frames.append(frame if frame.endswith(surgard.DC4) else frame + surgard.DC4)
+        if args.format == "ademco685":
+            frames.append(frame if frame.startswith(b"\n") else b"\n" + frame.rstrip(b"\r") + b"\r")
+        else:
+            frames.append(frame if frame.endswith(surgard.DC4) else frame + surgard.DC4)
     for text in args.contact_id:
-        from drivers.alarm_phone.contact_id import decode_dtmf
-        frames.append(surgard.format_signal("01", "1", decode_dtmf(text)))
+        try:
+            frames.append(format_contact_id(decode_dtmf(text), args.format))
+        except ValueError as exc:  # ContactIdError: say which message and why
+            print(f"anxin-sim: --contact-id {text!r}: {exc}", file=sys.stderr)
+            return 2
+    for text in args.sia:
+        if args.format != "surgard":
+            print("anxin-sim: --sia is a Sur-Gard output format", file=sys.stderr)
+            return 2
+        account, _, rest = text.partition(":")
+        code, _, zone = rest.partition(":")
+        frames.append(surgard.format_sia_signal("01", "1", account, code, zone or None))
     done = threading.Event()
     pending = {"n": len(frames) + args.random}
+    heartbeat = (ademco685.format_heartbeat() if args.format == "ademco685"
+                 else surgard.format_heartbeat())
 
     def on_event(event: object) -> None:
         print(describe(event), flush=True)
-        if isinstance(event, Acked) and not event.frame.startswith(b"1"):
+        if isinstance(event, Acked) and event.frame != heartbeat:
             pending["n"] -= 1
             if pending["n"] <= 0 and args.exit_when_done:
                 done.set()
 
-    core = ReceiverSim(ack_timeout=args.ack_timeout, max_attempts=args.attempts,
-                       heartbeat_interval=args.heartbeat or None)
+    # The 685 waits 2 s for the computer's answer, a Sur-Gard 4 s (their manuals).
+    ack_timeout = args.ack_timeout or (2.0 if args.format == "ademco685" else 4.0)
+    core = ReceiverSim(ack_timeout=ack_timeout, max_attempts=args.attempts,
+                       heartbeat_interval=args.heartbeat or None, heartbeat=heartbeat)
     sim = SimulatedReceiver(link, core, on_event=on_event)
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     sim.start()
@@ -86,7 +112,7 @@ def alarm_receiver(args: argparse.Namespace) -> int:
         sent = 0
         while not done.is_set():
             if sent < args.random:
-                sim.send(random_signal(rng))
+                sim.send(random_signal(rng, args.format))
                 sent += 1
                 done.wait(args.interval)
             else:
@@ -153,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--port", required=True,
                    help="pyserial URL or device path, or 'pty' to create a pty and print it")
     r.add_argument("--baudrate", type=int, default=9600)
+    r.add_argument("--format", choices=["surgard", "ademco685"], default="surgard",
+                   help="the receiver's computer-output format")
+    r.add_argument("--sia", action="append", default=[], metavar="ACCOUNT:CODE[:ZONE]",
+                   help="a Sur-Gard SIA frame, e.g. '1234:QA:3'")
     r.add_argument("--frame", action="append", default=[],
                    help="a raw Sur-Gard frame, e.g. '5011 185678E10100001' (DC4 added)")
     r.add_argument("--contact-id", action="append", default=[],
@@ -161,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--interval", type=float, default=5.0, help="seconds between random signals")
     r.add_argument("--seed", type=int, default=None)
     r.add_argument("--heartbeat", type=float, default=30.0, help="heartbeat interval, 0 = off")
-    r.add_argument("--ack-timeout", type=float, default=4.0)
+    r.add_argument("--ack-timeout", type=float, default=None,
+                   help="seconds to wait for ACK (default: 4 Sur-Gard, 2 Ademco 685)")
     r.add_argument("--attempts", type=int, default=4)
     r.add_argument("--exit-when-done", action="store_true",
                    help="exit once every given frame was ACKed")

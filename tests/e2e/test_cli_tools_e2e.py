@@ -68,3 +68,40 @@ def test_demo_runs_and_alarms_reach_the_hub(tmp_path: Path) -> None:
                       done.stdout)
     assert match, done.stdout
     assert int(match.group(1)) >= 3 and int(match.group(2)) >= 3
+
+
+@pytest.mark.parametrize(("fmt", "args", "expected"), [
+    ("ademco685", ["--contact-id", "7777 18 1101 00 015 4"], ("7777", "101", "new", "015")),
+    ("surgard", ["--sia", "1234:MA:2"], ("1234", "100", "new", "002")),
+])
+def test_each_receiver_format_simulated_into_alarmd(tmp_path: Path, fmt: str, args: list[str],
+                                                    expected: tuple) -> None:
+    from appliance.store import connect
+
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "drivers.sim_cli", "alarm-receiver", "--port", "pty", "--format",
+         fmt, *args, "--heartbeat", "0", "--exit-when-done"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    alarmd = None
+    try:
+        match = re.search(r"receiver on pty: (\S+)", sim.stdout.readline())
+        assert match
+        config = tmp_path / "box.toml"
+        config.write_text(
+            f'[box]\nid = "fmt-test"\ndata_dir = "{tmp_path / "data"}"\n'
+            '[bus]\nmqtt_url = "mqtt://127.0.0.1:9"\n'
+            f'[[alarm.receivers]]\nname = "main"\nprotocol = "{fmt}"\nport = "{match.group(1)}"\n',
+            encoding="utf-8")
+        alarmd = subprocess.Popen([sys.executable, "-m", "appliance.cli", "alarmd", "--config",
+                                   str(config)], stderr=subprocess.PIPE, text=True)
+        out, _ = sim.communicate(timeout=60)
+        assert sim.returncode == 0 and "ACK  已确认" in out, out
+        row = connect(tmp_path / "data" / "box.db").execute(
+            "SELECT account, event_code, qualifier, zone FROM alarm_signals").fetchone()
+        assert tuple(row) == expected
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+        if alarmd is not None:
+            alarmd.send_signal(signal.SIGTERM)
+            alarmd.communicate(timeout=30)
