@@ -19,7 +19,7 @@ from appliance.store import transaction
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 ACCOUNT = re.compile(r"^[0-9A-Fa-f]{4,10}$")
-COLUMNS = ("account", "receiver", "elder_id", "name", "phone", "address", "emergency_contact",
+COLUMNS = ("account", "receiver", "line", "elder_id", "name", "phone", "address", "emergency_contact",
            "emergency_phone", "notes")
 
 
@@ -44,13 +44,16 @@ class Elder:
                 "emergency_phone": self.emergency_phone}
 
 
-def lookup(conn: sqlite3.Connection, receiver: str, account: str) -> Elder | None:
-    """The resident whose device reports ACCOUNT (on RECEIVER first, then on any)."""
+def lookup(conn: sqlite3.Connection, receiver: str, account: str,
+           line: str | None = None) -> Elder | None:
+    """The resident whose device reports ACCOUNT: a row for this receiver and line wins,
+    then one for this receiver (any line), then one for any receiver."""
     row = conn.execute(
         "SELECT e.elder_id, e.name, e.phone, e.address, e.emergency_contact, e.emergency_phone "
         "FROM alarm_devices d JOIN elders e USING (elder_id) "
-        "WHERE d.account = ? AND d.receiver IN (?, '') ORDER BY d.receiver = '' LIMIT 1",
-        (account.upper(), receiver)).fetchone()
+        "WHERE d.account = ? AND d.receiver IN (?, '') AND d.line IN (?, '') "
+        "ORDER BY d.receiver = '', d.line = '' LIMIT 1",
+        (account.upper(), receiver, line or "")).fetchone()
     return Elder(*row) if row else None
 
 
@@ -97,7 +100,7 @@ def import_csv(conn: sqlite3.Connection, path: Path) -> int:
                  values["address"] or None, values["emergency_contact"] or None,
                  values["emergency_phone"] or None, values["notes"] or None, now))
             conn.execute(
-                "INSERT INTO alarm_devices (receiver, account, elder_id) VALUES (?,?,?) "
-                "ON CONFLICT (receiver, account) DO UPDATE SET elder_id = excluded.elder_id",
-                (values["receiver"], values["account"].upper(), values["elder_id"]))
+                "INSERT INTO alarm_devices (receiver, line, account, elder_id) VALUES (?,?,?,?) "
+                "ON CONFLICT (receiver, line, account) DO UPDATE SET elder_id = excluded.elder_id",
+                (values["receiver"], values["line"], values["account"].upper(), values["elder_id"]))
     return len(rows)

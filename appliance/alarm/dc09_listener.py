@@ -212,7 +212,7 @@ class Dc09Listener(threading.Thread):
         message = msg.contact_id
         if message is None and msg.sia is not None:
             message = contact_id_for(msg.sia.code, msg.account, msg.sia.zone)
-        elder = lookup(conn, self.cfg.name, msg.account)
+        elder = lookup(conn, self.cfg.name, msg.account, msg.prefix)
         if elder is None:
             notes.append("未登记设备 unregistered device")
         facts = SignalFacts(self.cfg.name, "dc09", msg.raw, message,

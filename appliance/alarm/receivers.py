@@ -220,7 +220,7 @@ class ReceiverWorker(threading.Thread):
                      extra=fields(receiver=name, signal_id=last[2]))
             return surgard.ACK
         if isinstance(event, surgard.Signal):
-            elder = lookup(conn, name, event.message.account)
+            elder = lookup(conn, name, event.message.account, event.line)
             facts = SignalFacts(name, self.cfg.protocol, event.raw, event.message,
                                 receiver_no=event.receiver, line=event.line, elder=elder,
                                 note=None if elder else "未登记设备 unregistered device")

@@ -83,13 +83,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             notes TEXT,
             updated_at TEXT NOT NULL
         );
-        -- Which alarm account (on which receiver; '' = any) belongs to whom.
+        -- Which alarm account (on which receiver and receiver line; '' = any) is whose.
         CREATE TABLE alarm_devices (
             receiver TEXT NOT NULL DEFAULT '',
+            line TEXT NOT NULL DEFAULT '',
             account TEXT NOT NULL,
             elder_id TEXT NOT NULL REFERENCES elders (elder_id) ON DELETE CASCADE,
             kind TEXT NOT NULL DEFAULT 'one_button',
-            PRIMARY KEY (receiver, account)
+            PRIMARY KEY (receiver, line, account)
         ) WITHOUT ROWID;
         ALTER TABLE alarm_signals ADD COLUMN elder_id TEXT;
     """),
