@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
-import pty
 import random
 import signal
 import sys
-import termios
 import threading
 import time
-import tty
 
 from drivers.alarm_phone import ademco685, surgard
 from drivers.alarm_phone.contact_id import ContactIdMessage
 from drivers.alarm_phone.receiver_sim import Acked, ComputerFail, Nakked, ReceiverSim, TimedOut
-from drivers.alarm_phone.simulator import FdLink, SerialLink, SimulatedReceiver
+from drivers.alarm_phone.simulator import FdLink, Pty, SerialLink, SimulatedReceiver
 
 # What an elderly residents' estate sends in a day, roughly: tests and button presses.
 DEMO_EVENTS = [("101", 1), ("602", 1), ("101", 1), ("100", 1), ("301", 1), ("301", 3),
@@ -53,11 +49,11 @@ def describe(event: object) -> str:
 
 
 def alarm_receiver(args: argparse.Namespace) -> int:
+    cable: Pty | None = None
     if args.port == "pty":
-        master, slave = pty.openpty()
-        tty.setraw(slave, termios.TCSANOW)
-        link = FdLink(master, owns=True)
-        print(f"模拟接警机已就绪 receiver on pty: {os.ttyname(slave)}", flush=True)
+        cable = Pty.open()
+        link = FdLink(cable.master)
+        print(f"模拟接警机已就绪 receiver on pty: {cable.path}", flush=True)
     else:
         try:
             link = SerialLink(args.port, args.baudrate)
@@ -124,6 +120,8 @@ def alarm_receiver(args: argparse.Namespace) -> int:
     finally:
         sim.stop()
         link.close()
+        if cable is not None:
+            cable.close()
     return 0
 
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import signal
 import subprocess
 import sys
-import termios
 import time
-import tty
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.alarm_phone.simulator import Pty
 from provisioning.mosquitto import Broker, free_port, start_broker
 
 
@@ -31,34 +29,6 @@ class DistrictError(RuntimeError):
 
 def _python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
-
-
-@dataclass
-class Pty:
-    """A pseudo-terminal standing in for a receiver's serial cable.
-
-    The box opens `path` (the slave side) like /dev/ttyUSB0; the simulator reads and
-    writes `master`. We keep the slave open ourselves so the master never sees EIO
-    while the box restarts, and put it in raw mode so nothing echoes or translates.
-    """
-
-    master: int
-    slave: int
-    path: str
-
-    @classmethod
-    def open(cls) -> Pty:
-        master, slave = pty.openpty()
-        tty.setraw(slave, termios.TCSANOW)
-        os.set_blocking(master, False)
-        return cls(master, slave, os.ttyname(slave))
-
-    def close(self) -> None:
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 @dataclass

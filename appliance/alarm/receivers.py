@@ -70,7 +70,7 @@ class ReceiverWorker(threading.Thread):
         super().__init__(name=f"receiver-{cfg.name}", daemon=True)
         self.cfg = cfg
         self._check_protocol()
-        self.cfg, self.box_id, self.db_path, self.stop = cfg, box_id, db_path, stop
+        self.box_id, self.db_path, self.stop = box_id, db_path, stop
         self.on_signal, self.on_trouble = on_signal, on_trouble
         self.clock, self.wall = clock, wall
         self.state = ReceiverState()
@@ -175,21 +175,29 @@ class ReceiverWorker(threading.Thread):
             if data:
                 parser.receive_data(data)
                 while (event := parser.next_event()) is not None:
-                    try:
-                        reply = self.handle(conn, event)
-                    except sqlite3.Error as exc:
-                        # Not committed, so no ACK; and no NAK either: the receiver
-                        # retransmits after its timeout, when the store may work again.
-                        self.state.last_error = f"box.db: {exc}"
-                        log.error("cannot commit signal; not acknowledging",
-                                  extra=fields(receiver=self.cfg.name, error=str(exc)))
-                        continue
+                    reply = self._decide(conn, event)
                     if reply:
                         port.write(reply)
                         port.flush()
-                        if self._last_stored and self._last_stored[0] == event.raw:
-                            self._last_stored = (event.raw, self.clock(), self._last_stored[2])
+                        self._answered(event)
             self._supervise(conn)
+
+    def _decide(self, conn: sqlite3.Connection, event: surgard.SurGardEvent) -> bytes | None:
+        """`handle`, where a failed commit means no answer at all."""
+        try:
+            return self.handle(conn, event)
+        except sqlite3.Error as exc:
+            # Not committed, so no ACK; and no NAK either: the receiver retransmits
+            # after its timeout, when the store may work again.
+            self.state.last_error = f"box.db: {exc}"
+            log.error("cannot commit signal; not acknowledging",
+                      extra=fields(receiver=self.cfg.name, error=str(exc)))
+            return None
+
+    def _answered(self, event: surgard.SurGardEvent) -> None:
+        """Our answer to EVENT has gone out: copies arriving soon after are stale."""
+        if self._last_stored and self._last_stored[0] == event.raw:
+            self._last_stored = (event.raw, self.clock(), self._last_stored[2])
 
     # -- decisions ---------------------------------------------------------------------
     def handle(self, conn: sqlite3.Connection, event: surgard.SurGardEvent) -> bytes | None:

@@ -8,23 +8,14 @@ once: a receiver nobody can hear is residents without protection.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from typing import Any
 
 from appliance.alarm.receivers import ReceiverWorker
 from appliance.config import AlarmReceiverConfig
+from appliance.config.loader import parse_usb_url
 from drivers.alarm_phone import surgard
 from drivers.alarm_phone.usb_receiver import UsbReceiver, UsbReceiverError, UsbReceiverGone
-
-USB_URL = re.compile(r"^usb://([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
-
-
-def parse_usb_url(url: str) -> tuple[int, int]:
-    match = USB_URL.match(url)
-    if not match:
-        raise ValueError(f"{url!r} is not usb://VID:PID (4 hex digits each)")
-    return int(match.group(1), 16), int(match.group(2), 16)
 
 
 class UsbReceiverWorker(ReceiverWorker):
@@ -51,16 +42,10 @@ class UsbReceiverWorker(ReceiverWorker):
         try:
             while not self.stop.is_set():
                 event = port.read_event(0.2)
-                if event is not None:
-                    try:
-                        reply = self.handle(conn, event)
-                    except sqlite3.Error as exc:
-                        self.state.last_error = f"box.db: {exc}"
-                        continue  # not ACKed: the device resends
-                    if reply == surgard.ACK:
-                        port.ack(event)
-                        if self._last_stored and self._last_stored[0] == event.raw:
-                            self._last_stored = (event.raw, self.clock(), self._last_stored[2])
+                # Not ACKed (a failed commit, a damaged report): the device resends.
+                if event is not None and self._decide(conn, event) == surgard.ACK:
+                    port.ack(event)
+                    self._answered(event)
                 self._supervise(conn)
         except UsbReceiverGone as exc:
             self.supervisor.down = True

@@ -26,6 +26,7 @@ from appliance.config.model import (
 )
 
 BOX_ID = re.compile(r"^[a-z0-9-]{3,64}$")
+USB_URL = re.compile(r"^usb://([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
 RECEIVER_PROTOCOLS = ("surgard", "ademco685", "dc09", "usb")
 
 
@@ -48,6 +49,14 @@ class Key:
     required: bool = False
     default: Any = None
     check: Check | None = None
+
+
+def parse_usb_url(url: str) -> tuple[int, int]:
+    """`usb://VID:PID` → (vid, pid)."""
+    match = USB_URL.match(url)
+    if not match:
+        raise ValueError(f"{url!r} is not usb://VID:PID (4 hex digits each)")
+    return int(match.group(1), 16), int(match.group(2), 16)
 
 
 def _one_of(*choices: Any) -> Check:
@@ -223,7 +232,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if is_ip and not re.match(r"^(tcp|udp)://[^:/]+:\d+$", rec["port"]):
             raise v.fail(("alarm", "receivers", i, "port"),
                          f"{rec['port']!r}: a dc09 receiver listens on tcp://HOST:PORT or udp://HOST:PORT")
-        if rec["protocol"] == "usb" and not re.match(r"^usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$", rec["port"]):
+        if rec["protocol"] == "usb" and not USB_URL.match(rec["port"]):
             raise v.fail(("alarm", "receivers", i, "port"),
                          f"{rec['port']!r}: a usb receiver is named usb://VID:PID, e.g. usb://1a86:e010")
         for key in ("keys_file", "poll_interval"):

@@ -43,19 +43,24 @@ def append(conn: sqlite3.Connection, lane: str, kind: str, record_id: str, at: s
     return seq
 
 
+# Shared with syncd, which runs the same statements through aiosqlite.
+FETCH_BATCH_SQL = ("SELECT lane, seq, kind, record_id, at, body FROM outbox WHERE lane = ? "
+                   "ORDER BY seq LIMIT ?")
+DELETE_UPTO_SQL = "DELETE FROM outbox WHERE lane = ? AND seq <= ?"
+
+
+def record_from_row(row: Any) -> OutboxRecord:
+    return OutboxRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+
 def fetch_batch(conn: sqlite3.Connection, lane: str, limit: int) -> list[OutboxRecord]:
     """The oldest LIMIT records of LANE, in seq order."""
-    rows = conn.execute(
-        "SELECT lane, seq, kind, record_id, at, body FROM outbox WHERE lane = ? "
-        "ORDER BY seq LIMIT ?", (lane, limit),
-    ).fetchall()
-    return [OutboxRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+    return [record_from_row(r) for r in conn.execute(FETCH_BATCH_SQL, (lane, limit))]
 
 
 def delete_upto(conn: sqlite3.Connection, lane: str, upto: int) -> int:
     """Drop records the hub has committed (every seq <= UPTO); returns how many."""
-    cur = conn.execute("DELETE FROM outbox WHERE lane = ? AND seq <= ?", (lane, upto))
-    return cur.rowcount
+    return conn.execute(DELETE_UPTO_SQL, (lane, upto)).rowcount
 
 
 def pending(conn: sqlite3.Connection, lane: str | None = None) -> int:

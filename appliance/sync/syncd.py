@@ -22,6 +22,7 @@ from appliance.config import Config
 from appliance.logs import fields
 from appliance.mqtt import make_client, parse_mqtt_url
 from appliance.store import LANES, OutboxRecord, open_store
+from appliance.store.outbox import DELETE_UPTO_SQL, FETCH_BATCH_SQL, record_from_row
 from appliance.sync.lanes import LaneSender
 
 log = logging.getLogger("syncd")
@@ -194,12 +195,9 @@ class Syncd:
                 pass
 
     async def _fetch(self, db: aiosqlite.Connection, lane: str) -> list[OutboxRecord]:
-        async with db.execute(
-            "SELECT lane, seq, kind, record_id, at, body FROM outbox WHERE lane = ? "
-            "ORDER BY seq LIMIT ?", (lane, self.config.sync.batch_max),
-        ) as cur:
+        async with db.execute(FETCH_BATCH_SQL, (lane, self.config.sync.batch_max)) as cur:
             rows = await cur.fetchall()
-        return [OutboxRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def _publish_batch(self, client: mqtt.Client, root: str, lane: str,
                        batch: list[OutboxRecord], resend: bool) -> None:
@@ -233,7 +231,7 @@ class Syncd:
             return
         await db.execute("BEGIN IMMEDIATE")
         try:
-            cur = await db.execute("DELETE FROM outbox WHERE lane = ? AND seq <= ?", (lane, release))
+            cur = await db.execute(DELETE_UPTO_SQL, (lane, release))
             n = cur.rowcount
             await db.execute("COMMIT")
         except BaseException:

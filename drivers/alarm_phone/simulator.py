@@ -7,16 +7,48 @@ the same bytes a real receiver writes and waits for the same ACK/NAK.
 from __future__ import annotations
 
 import os
+import pty
 import queue
 import select
+import termios
 import threading
 import time
+import tty
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import serial
 
 from drivers.alarm_phone.receiver_sim import ReceiverSim, SimEvent
+
+
+@dataclass
+class Pty:
+    """A pseudo-terminal standing in for a receiver's serial cable.
+
+    The box opens `path` (the slave side) like /dev/ttyUSB0; the simulator reads and
+    writes `master`. We keep the slave open ourselves so the master never sees EIO
+    while the box restarts, and put it in raw mode so nothing echoes or translates.
+    """
+
+    master: int
+    slave: int
+    path: str
+
+    @classmethod
+    def open(cls) -> Pty:
+        master, slave = pty.openpty()
+        tty.setraw(slave, termios.TCSANOW)
+        os.set_blocking(master, False)
+        return cls(master, slave, os.ttyname(slave))
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 class Link(Protocol):
