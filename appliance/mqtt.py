@@ -18,11 +18,16 @@ class MqttEndpoint:
 
 
 def parse_mqtt_url(url: str) -> MqttEndpoint:
+    """The one definition of a box MQTT URL; the config loader validates with it."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"not an mqtt:// or mqtts:// URL: {url!r}")
+        raise ValueError(f"{url!r} is not an mqtt:// or mqtts:// URL with a host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has a bad port") from None
     tls = parts.scheme == "mqtts"
-    return MqttEndpoint(parts.hostname, parts.port or (8883 if tls else 1883), tls)
+    return MqttEndpoint(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
 def make_client(client_id: str, *, username: str | None = None, ca: Path | None = None,

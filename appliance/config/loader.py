@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from appliance.config.locate import locate
 from appliance.config.model import (
@@ -24,6 +23,7 @@ from appliance.config.model import (
     SpanConfig,
     SyncConfig,
 )
+from appliance.mqtt import parse_mqtt_url
 
 BOX_ID = re.compile(r"^[a-z0-9-]{3,64}$")
 USB_URL = re.compile(r"^usb://([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
@@ -65,13 +65,10 @@ def _one_of(*choices: Any) -> Check:
 
 
 def _mqtt_url(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        return f"{value!r} is not an mqtt:// or mqtts:// URL with a host"
     try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return f"{value!r} has a bad port"
+        parse_mqtt_url(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
