@@ -40,12 +40,17 @@ class DeviceSupervisor:
         self.interval, self.grace = interval, grace
         self.last_test: dict[str, float] = {}
         self.overdue: set[str] = set()
+        # Earliest possible deadline, or None when nothing is supervised. poll() runs after
+        # every frame on the alarm path, so it scans the devices only once this has passed.
+        # It may be stale-low (a device tested since), which only costs an early rescan.
+        self._due: float | None = None
 
     def restore(self, account: str, last_test_at: float, overdue: bool = False) -> None:
         """Seed from box.db at start (last test time; whether a trouble is open)."""
         self.last_test[account] = last_test_at
         if overdue:
             self.overdue.add(account)
+        self._earlier_due(self._deadline(last_test_at))
 
     def on_signal(self, account: str, event_code: str, qualifier: int, now: float
                   ) -> list[TroubleChange]:
@@ -53,6 +58,7 @@ class DeviceSupervisor:
         if event_code in PERIODIC_TESTS:
             self.last_test[account] = now
             self.overdue.discard(account)
+            self._earlier_due(self._deadline(now))
             # Always proposed: the store ignores a close when nothing is open, and a commit
             # that failed and is retried proposes it again (idempotent, no lost close).
             changes.append(TroubleChange(FAIL_TO_CHECK_IN, account, False,
@@ -65,6 +71,8 @@ class DeviceSupervisor:
         return changes
 
     def poll(self, now: float) -> list[TroubleChange]:
+        if self._due is None or now <= self._due:
+            return []
         changes = []
         for account, last in self.last_test.items():
             if account not in self.overdue and now - last > self.interval + self.grace:
@@ -72,12 +80,23 @@ class DeviceSupervisor:
                 hours = (now - last) / 3600
                 changes.append(TroubleChange(FAIL_TO_CHECK_IN, account, True,
                                              f"no periodic test for {hours:.1f} h"))
+        self._due = self.get_timer()
         return changes
 
+    def not_recorded(self, change: TroubleChange) -> None:
+        """The caller could not commit an opened FAIL_TO_CHECK_IN: raise it again next poll."""
+        self.overdue.discard(change.account)
+        self._earlier_due(self._deadline(self.last_test[change.account]))
+
+    def _earlier_due(self, deadline: float) -> None:
+        self._due = deadline if self._due is None else min(self._due, deadline)
+
     def get_timer(self) -> float | None:
-        due = [last + self.interval + self.grace for a, last in self.last_test.items()
-               if a not in self.overdue]
+        due = [self._deadline(last) for a, last in self.last_test.items() if a not in self.overdue]
         return min(due) if due else None
+
+    def _deadline(self, last_test: float) -> float:
+        return last_test + self.interval + self.grace
 
 
 def priority(event_code: str | None, qualifier: int | None, recognised: bool) -> int:

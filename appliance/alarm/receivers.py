@@ -271,7 +271,7 @@ class ReceiverWorker(threading.Thread):
                                    subject=f"{self.cfg.name}:{c.account}", open=c.open, at=wall,
                                    detail=c.detail, account=c.account)
             except sqlite3.Error:
-                self.devices.overdue.discard(c.account)  # not recorded: raise it next poll
+                self.devices.not_recorded(c)
                 raise
             if body:
                 log.warning("device trouble %s", c.type, extra=fields(

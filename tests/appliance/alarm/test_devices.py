@@ -49,3 +49,25 @@ def test_priority_orders_life_safety_first() -> None:
     assert priority("301", 1, True) == 2
     assert priority("602", 1, True) == 3
     assert sorted(["602", "301", "101"], key=lambda c: priority(c, 1, True)) == ["101", "301", "602"]
+
+
+def test_a_trouble_that_could_not_be_recorded_is_raised_again_at_next_poll() -> None:
+    sup = DeviceSupervisor(interval=100, grace=0)
+    sup.on_signal("1001", "602", 1, now=0)
+    sup.on_signal("1002", "602", 1, now=50)
+    [opened] = sup.poll(101)
+    assert opened.account == "1001"
+    sup.not_recorded(opened)  # the commit failed
+    [again] = sup.poll(102)
+    assert (again.account, again.open) == ("1001", True)
+
+
+def test_deadline_cache_follows_tests_and_later_devices() -> None:
+    sup = DeviceSupervisor(interval=100, grace=10)
+    sup.on_signal("A", "602", 1, now=0)
+    sup.on_signal("B", "602", 1, now=20)
+    sup.on_signal("A", "603", 1, now=50)  # A's deadline moves past B's
+    assert sup.poll(111) == []  # A's old deadline: nothing due any more
+    assert [c.account for c in sup.poll(131)] == ["B"]
+    assert [c.account for c in sup.poll(161)] == ["A"]
+    assert sup.poll(10_000) == []
