@@ -24,6 +24,7 @@ from appliance.config.model import (
     SyncConfig,
 )
 from appliance.mqtt import parse_mqtt_url
+from drivers.e1_card.numbering import NumberPlan, NumberRule, NumberRuleError, china_local_plan
 
 BOX_ID = re.compile(r"^[a-z0-9-]{3,64}$")
 USB_URL = re.compile(r"^usb://([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
@@ -83,6 +84,12 @@ def _listen(value: str) -> str | None:
     return None
 
 
+def _span_url(value: str) -> str | None:
+    if re.match(r"^sim://.+$", value) or re.match(r"^dahdi://\d+(\?.*)?$", value):
+        return None
+    return f"{value!r} is not sim://DIR or dahdi://SPAN"
+
+
 NUMBER = (int, float)
 SCHEMA: dict[str, dict[str, Key]] = {
     "box": {
@@ -123,7 +130,25 @@ ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
         "require_encryption": Key(bool, default=False),
         "poll_interval": Key(NUMBER, check=_positive),
     },
-    ("telephony", "spans"): {"name": Key(str, required=True), "url": Key(str, required=True)},
+    ("telephony", "spans"): {
+        "name": Key(str, required=True),
+        "url": Key(str, required=True, check=_span_url),
+        # The box is the user side; "network" only when the box itself feeds a PBX.
+        "role": Key(str, default="user", check=_one_of("user", "network")),
+        # D-channel trace (pcap, LINKTYPE_LINUX_LAPD): like a switch's signalling trace.
+        "capture": Key(str),
+        # Local area code without the 0 ("29" for Xi'an): the usual Chinese number rules.
+        "area_code": Key(str, check=lambda v: None if v.isdigit() and 2 <= len(v) <= 3 and v[0] != "0"
+                         else f"{v!r} must be 2 or 3 digits without the leading 0"),
+    },
+    ("telephony", "number_rules"): {
+        "span": Key(str, required=True),
+        "direction": Key(str, required=True, check=_one_of("in", "out")),
+        "number": Key(str, required=True, check=_one_of("calling", "called")),
+        "match": Key(str, required=True),
+        "replace": Key(str, required=True),
+        "ton": Key(str), "set_ton": Key(str),
+    },
     ("telephony", "fxs"): {
         "url": Key(str, required=True),
         "extension": Key(str, required=True,
@@ -194,7 +219,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError(f"not valid TOML: {exc}", source,
                           int(match.group(1)) if match else None) from exc
     v = _Validator(text, source)
-    groups = {"alarm": ("receivers",), "telephony": ("spans", "fxs")}
+    groups = {"alarm": ("receivers",), "telephony": ("spans", "fxs", "number_rules")}
     for name in data:
         if name not in SCHEMA and name not in groups:
             hint = difflib.get_close_matches(name, [*SCHEMA, *groups], n=1)
@@ -236,6 +261,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
             if not is_ip and rec[key] is not None:
                 raise v.fail(("alarm", "receivers", i, key), "only for protocol = \"dc09\"")
     base = base_dir or Path.cwd()
+    plans = _number_plans(v, arrays[("telephony", "spans")], arrays[("telephony", "number_rules")])
 
     def path_of(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
@@ -257,12 +283,39 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
             "keys_file": path_of(r["keys_file"]),
             "poll_interval": None if r["poll_interval"] is None else float(r["poll_interval"])})
             for r in receivers),
-        spans=tuple(SpanConfig(**s) for s in arrays[("telephony", "spans")]),
+        spans=tuple(SpanConfig(**{**s, "capture": path_of(s["capture"]), "numbering": plans[s["name"]]})
+                    for s in arrays[("telephony", "spans")]),
         fxs=tuple(FxsPortConfig(**f) for f in arrays[("telephony", "fxs")]),
         console=ConsoleConfig(**sections["console"]),
         log=LogConfig(**sections["log"]),
         source=Path(source) if source != "<config>" else None,
     )
+
+
+def _number_plans(v: _Validator, spans: list[dict[str, Any]],
+                  rules: list[dict[str, Any]]) -> dict[str, NumberPlan]:
+    """Each span's rules: its own [[telephony.number_rules]] after its area_code defaults."""
+    names: set[str] = set()
+    for i, span in enumerate(spans):
+        if span["name"] in names:
+            raise v.fail(("telephony", "spans", i, "name"), f"duplicate span name {span['name']!r}")
+        names.add(span["name"])
+    own: dict[str, list[NumberRule]] = {name: [] for name in names}
+    for i, row in enumerate(rules):
+        if row["span"] not in names:
+            raise v.fail(("telephony", "number_rules", i, "span"),
+                         f"no span named {row['span']!r} (spans: {', '.join(sorted(names)) or 'none'})")
+        fields = {k: x for k, x in row.items() if k != "span"}
+        try:
+            own[row["span"]].append(NumberRule(**fields))
+        except NumberRuleError as exc:
+            raise v.fail(("telephony", "number_rules", i), str(exc)) from exc
+    plans = {}
+    for span in spans:
+        defaults = china_local_plan(span["area_code"]).rules if span["area_code"] else ()
+        # The span's own rules come first: a site-specific exception beats the defaults.
+        plans[span["name"]] = NumberPlan((*own[span["name"]], *defaults))
+    return plans
 
 
 def load_config(path: str | Path) -> Config:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.e1_card.numbering import NumberPlan
+
 
 @dataclass(frozen=True)
 class BoxConfig:
@@ -61,6 +63,10 @@ class AlarmReceiverConfig:
 class SpanConfig:
     name: str
     url: str
+    role: str = "user"
+    capture: Path | None = None       # D-channel pcap; None = off (switch on by command too)
+    area_code: str | None = None
+    numbering: NumberPlan = field(default_factory=NumberPlan)
 
 
 @dataclass(frozen=True)

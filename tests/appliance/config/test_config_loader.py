@@ -119,3 +119,53 @@ def test_dc09_receiver_needs_an_ip_url_and_dc09_keys_only_for_dc09(tmp_path: Pat
         parse_config(GOOD.replace('port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nkeys_file = "k"'),
                      "box.toml")
     assert err.value.key == "alarm.receivers[0].keys_file" and err.value.line == 12
+
+
+SPANS = """\
+[box]
+id = "xian-yanta-001"
+
+[[telephony.spans]]
+name = "span1"
+url = "sim:///run/anxin/telco/span1"
+capture = "traces/span1.pcap"
+area_code = "29"
+
+[[telephony.spans]]
+name = "span2"
+url = "dahdi://2"
+role = "network"
+
+[[telephony.number_rules]]
+span = "span1"
+direction = "in"
+number = "calling"
+match = "(95\\\\d{3})"
+replace = "\\\\1"
+"""
+
+
+def test_span_roles_capture_and_number_rules(tmp_path: Path) -> None:
+    cfg = parse_config(SPANS, "box.toml", base_dir=tmp_path)
+    span1, span2 = cfg.spans
+    assert span1.role == "user" and span2.role == "network"
+    assert span1.capture == (tmp_path / "traces/span1.pcap").resolve() and span2.capture is None
+    # The span's own rule first (a service number stays short), then the area-code defaults.
+    assert span1.numbering.translate("in", "calling", "95588", "subscriber") == ("95588", "subscriber")
+    assert span1.numbering.translate("in", "calling", "88881234", "subscriber") == ("02988881234", "unknown")
+    assert span2.numbering.rules == ()
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (('url = "dahdi://2"', 'url = "zaptel://2"'), "telephony.spans[1].url: 'zaptel://2' is not sim://DIR"),
+    (('role = "network"', 'role = "nt"'), "telephony.spans[1].role: 'nt' is not one of user, network"),
+    (('area_code = "29"', 'area_code = "029"'), "telephony.spans[0].area_code: '029' must be 2 or 3 digits"),
+    (('span = "span1"', 'span = "span9"'), "telephony.number_rules[0].span: no span named 'span9'"),
+    (('match = "(95', 'match = "((95'), "telephony.number_rules[0]: match '((95"),
+    (('name = "span2"', 'name = "span1"'), "telephony.spans[1].name: duplicate span name 'span1'"),
+])
+def test_bad_span_config_names_the_key(tmp_path: Path, edit: tuple[str, str], says: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(SPANS.replace(*edit), "box.toml", base_dir=tmp_path)
+    assert says in str(info.value)
+    assert str(info.value).startswith("box.toml:")
