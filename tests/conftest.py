@@ -94,3 +94,60 @@ def postgresql_db(postgresql: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# ---------------------------------------------------------------------------
+# libpri as a real ISDN PRI peer (tests/interop/pri_peer.c, driven by
+# tests/interop/libpri_peer.py). Test modules use: from libpri_peer import LibpriPeer
+# ---------------------------------------------------------------------------
+
+def _load_libpri_peer_module():  # the module lives in a test dir (no package): load it by path
+    import importlib.util
+    import sys
+
+    if "libpri_peer" not in sys.modules:
+        path = Path(__file__).parent / "interop" / "libpri_peer.py"
+        spec = importlib.util.spec_from_file_location("libpri_peer", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["libpri_peer"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["libpri_peer"]
+
+
+@pytest.fixture(scope="session")
+def libpri_peer_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pri_peer harness compiled once per session (needs gcc and Debian's libpri-dev)."""
+    peer_mod = _load_libpri_peer_module()
+    try:
+        return peer_mod.compile_pri_peer(tmp_path_factory.mktemp("pri_peer"))
+    except peer_mod.LibpriPeerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def libpri_peer(libpri_peer_binary: Path, tmp_path: Path) -> Iterator:
+    """Factory: start(role, socket_path, listen=role == "network", **options) -> LibpriPeer.
+
+    Options are LibpriPeer's (switch, auto_answer, auto_reject, pcap, timers, quiet). Every
+    harness is killed at teardown; its libpri trace is printed then, which pytest shows
+    for failed tests only.
+    """
+    peer_mod = _load_libpri_peer_module()
+    peers: list = []
+
+    def start(role: str, socket_path: Path | str, listen: bool | None = None, **options):
+        peer = peer_mod.LibpriPeer(libpri_peer_binary, role=role, socket_path=socket_path,
+                                   listen=(role == "network") if listen is None else listen,
+                                   log_path=tmp_path / f"pri_peer-{len(peers)}-{role}.log", **options)
+        peers.append(peer)
+        return peer.start()
+
+    try:
+        yield start
+    finally:
+        for peer in peers:
+            peer.stop()
+            print(f"==== pri_peer {peer.role} ({peer.log_path}), last events and log tail ====")
+            print("\n".join(e.line for e in peer.events[-40:]))
+            print(peer.log(tail=150))

@@ -25,6 +25,7 @@ from appliance.config.model import (
 )
 from appliance.mqtt import parse_mqtt_url
 from drivers.e1_card.numbering import NumberPlan, NumberRule, NumberRuleError, china_local_plan
+from drivers.e1_card.span import parse_span_url
 
 BOX_ID = re.compile(r"^[a-z0-9-]{3,64}$")
 USB_URL = re.compile(r"^usb://([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
@@ -85,9 +86,11 @@ def _listen(value: str) -> str | None:
 
 
 def _span_url(value: str) -> str | None:
-    if re.match(r"^sim://.+$", value) or re.match(r"^dahdi://\d+(\?.*)?$", value):
-        return None
-    return f"{value!r} is not sim://DIR or dahdi://SPAN"
+    try:
+        parse_span_url(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 NUMBER = (int, float)
