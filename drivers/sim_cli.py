@@ -169,6 +169,58 @@ def dc09_communicator(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _run_simulator(app: object, args: argparse.Namespace) -> int:
+    """Run a telco/handset simulator with commands from --script and stdin until quit/SIGTERM."""
+    import asyncio
+    from pathlib import Path
+
+    from drivers.e1_card.command_feed import feed_commands
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, app.stop)  # type: ignore[attr-defined]
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        feeder = asyncio.ensure_future(feed_commands(queue, Path(args.script) if args.script else None,
+                                                     not args.no_stdin))
+        try:
+            await app.run(queue)  # type: ignore[attr-defined]
+        finally:
+            feeder.cancel()
+
+    asyncio.run(main())
+    return 0
+
+
+def telco(args: argparse.Namespace) -> int:
+    """The carrier's network side of a simulated E1 span (CONTRACTS §3)."""
+    import logging
+    from pathlib import Path
+
+    from drivers.e1_card.errors import SpanError
+    from drivers.e1_card.telco import TelcoSim
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        app = TelcoSim(Path(args.dir), answer=args.answer, answer_after=args.answer_after,
+                       capture=Path(args.capture) if args.capture else None)
+    except SpanError as exc:
+        print(f"anxin-sim telco: {exc}", file=sys.stderr)
+        return 1
+    return _run_simulator(app, args)
+
+
+def handset(args: argparse.Namespace) -> int:
+    """An agent's analog phone on a simulated FXS port (CONTRACTS §4)."""
+    from pathlib import Path
+
+    from drivers.e1_card.handset import Handset
+
+    app = Handset(Path(args.port), answer_after=args.answer_after, hangup_after=args.hangup_after)
+    return _run_simulator(app, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anxin-sim", description="Anxin simulators.")
     sub = p.add_subparsers(dest="tool", required=True)
@@ -208,6 +260,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--timeout", type=float, default=5.0)
     d.add_argument("--attempts", type=int, default=3)
     d.set_defaults(run=dc09_communicator)
+    t = sub.add_parser("telco", help="the carrier's network side of a simulated E1 PRI span")
+    t.add_argument("--dir", required=True, help="the span directory (dchan, media, ctl sockets)")
+    t.add_argument("--answer", choices=["auto", "manual", "busy", "reject"], default="auto",
+                   help="what to do with the box's outbound calls (busy = cause 17, reject = 21)")
+    t.add_argument("--answer-after", type=float, default=0.5, help="seconds of ringing before auto-answer")
+    t.add_argument("--capture", help="write the D-channel to this pcap (LINKTYPE_LINUX_LAPD)")
+    t.add_argument("--script", help="a file of commands to run first (see docs/simulators.md)")
+    t.add_argument("--no-stdin", action="store_true", help="do not read commands from stdin")
+    t.add_argument("--verbose", action="store_true")
+    t.set_defaults(run=telco)
+    h = sub.add_parser("handset", help="an agent's analog phone on a simulated FXS port")
+    h.add_argument("--port", required=True, help="the FXS port socket (the box listens there)")
+    h.add_argument("--answer-after", type=float, default=None, help="lift the handset S s after ringing")
+    h.add_argument("--hangup-after", type=float, default=None, help="hang up S s after lifting")
+    h.add_argument("--script", help="a file of commands to run first")
+    h.add_argument("--no-stdin", action="store_true", help="do not read commands from stdin")
+    h.set_defaults(run=handset)
     return p
 
 

@@ -157,7 +157,7 @@ def test_span_roles_capture_and_number_rules(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("edit", "says"), [
-    (('url = "dahdi://2"', 'url = "zaptel://2"'), "telephony.spans[1].url: 'zaptel://2' is not sim://DIR"),
+    (('url = "dahdi://2"', 'url = "zaptel://2"'), "telephony.spans[1].url: span URL must be sim:///DIR or dahdi://N"),
     (('role = "network"', 'role = "nt"'), "telephony.spans[1].role: 'nt' is not one of user, network"),
     (('area_code = "29"', 'area_code = "029"'), "telephony.spans[0].area_code: '029' must be 2 or 3 digits"),
     (('span = "span1"', 'span = "span9"'), "telephony.number_rules[0].span: no span named 'span9'"),
