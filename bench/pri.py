@@ -107,33 +107,31 @@ def run_round(binary: Path, calls: int, concurrency: int) -> dict[str, dict[str,
     results: dict[str, dict[str, float]] = {}
     for side in ("libpri", "ours"):
         directory = Path(tempfile.mkdtemp(prefix="anxin-bench-", dir="/tmp"))
-        network = LibpriPeer.start(binary, role="network", listen=directory / "dchan",
-                                   extra=["--auto-answer", "--quiet"])
+        network = LibpriPeer(binary, role="network", socket_path=directory / "dchan", listen=True,
+                             auto_answer=True, quiet=True).start()
         try:
-            network.expect("LISTENING", timeout=5)
             if side == "libpri":
-                user = LibpriPeer.start(binary, role="user", connect=directory / "dchan", extra=["--quiet"])
+                user = LibpriPeer(binary, role="user", socket_path=directory / "dchan", listen=False,
+                                  quiet=True).start()
                 try:
-                    user.expect("UP", timeout=10)
-                    user.command(f"load {calls} {concurrency} 96101 13800138000")
-                    done = _fields(user.expect("LOAD_DONE", timeout=120))
-                    cpu = _fields(user.quit())
+                    user.wait_up(10)
+                    done = user.load(calls, concurrency, "96101", "13800138000", timeout=300)
+                    cpu_user, cpu_sys = user.quit()
                 finally:
                     user.stop()
-                results[side] = {"ok": float(done["ok"]), "seconds": float(done["seconds"]),
-                                 "cpu": float(cpu["user"]) + float(cpu["sys"]), "bytes": 0.0}
+                results[side] = {"ok": done["ok"], "seconds": done["seconds"], "cpu": cpu_user + cpu_sys}
             else:
                 proc = subprocess.run(
                     [sys.executable, __file__, "--as-our-user", str(directory), str(calls), str(concurrency)],
-                    capture_output=True, text=True, timeout=300, cwd=ROOT,
+                    capture_output=True, text=True, timeout=600, cwd=ROOT,
                     env={**os.environ, "PYTHONPATH": str(ROOT)})
                 line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
                 if line is None:
                     raise RuntimeError(f"our user side failed:\n{proc.stdout}\n{proc.stderr[-2000:]}")
                 f = _fields(line)
+                ok = max(1, int(f["ok"]))
                 results[side] = {"ok": float(f["ok"]), "seconds": float(f["seconds"]), "cpu": float(f["cpu"]),
-                                 "bytes": float(f["bytes"]) / max(1, int(f["ok"])),
-                                 "frames": float(f["frames"]) / max(1, int(f["ok"]))}
+                                 "bytes": float(f["bytes"]) / ok, "frames": float(f["frames"]) / ok}
         finally:
             network.stop()
     return results

@@ -257,8 +257,13 @@ class Q931:
             ies.append(SendingComplete())
         self.send_call(call, M.INFORMATION, *ies)
 
-    def hangup(self, call_id: int, cause: int = causes.NORMAL_CLEARING, *, now: float) -> None:
-        """Clear or reject a call; a no-op when it is already clearing or over."""
+    def hangup(self, call_id: int, cause: int = causes.NORMAL_CLEARING, now: float | None = None) -> None:
+        """Clear or reject a call; a no-op when it is already clearing or over.
+
+        ``now`` is required; it may be passed by keyword or as the third argument.
+        """
+        if now is None:
+            raise TypeError("hangup() needs the current time: hangup(call_id, cause, now=...)")
         call = self.calls.get(call_id)
         if call is None:
             if self.calls.issued(call_id):

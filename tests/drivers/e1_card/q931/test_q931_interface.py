@@ -436,3 +436,13 @@ def test_setup_parameters_reach_the_wire() -> None:
     with pytest.raises(ValueError):
         pair.user.setup("九", now=0)
     assert len(pair.user.calls) == 1  # the bad request left no call behind
+
+
+def test_hangup_takes_now_by_keyword_or_position_but_needs_it() -> None:
+    pair = Pair()
+    uid, nid = user_calls_network(pair)
+    with pytest.raises(TypeError, match="now"):
+        pair.user.hangup(uid)
+    pair.user.hangup(uid, 21, pair.now)
+    pair.exchange()
+    assert pair.events["user"][-1] == Released(uid, 21)
