@@ -10,14 +10,15 @@ from appliance.config import ConfigError, load_config
 from appliance.logs import setup_logging
 from appliance.store import StoreError
 
-# pbxd and console arrive with the telephony and console issues; `all` runs what exists.
-DAEMONS = ("alarmd", "syncd")
+# console arrives with its issue; `all` runs what exists.
+DAEMONS = ("alarmd", "pbxd", "syncd")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anxin-box", description="Run an Anxin box daemon.",
-        epilog="Also: anxin-box import-registry --config PATH FILE.csv (residents and devices)")
+        epilog="Also: anxin-box import-registry --config PATH FILE.csv (residents and devices); "
+               "anxin-box pri status|capture --config PATH (trunks of a running pbxd)")
     p.add_argument("daemon", choices=[*DAEMONS, "all"], help="which daemon to run")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     p.add_argument("--check", action="store_true",
@@ -51,10 +52,50 @@ def import_registry(argv: list[str]) -> int:
     return 0
 
 
+def pri(argv: list[str]) -> int:
+    """`anxin-box pri status|capture`: ask the running pbxd about its trunks."""
+    p = argparse.ArgumentParser(prog="anxin-box pri", description="E1 PRI trunks of the running pbxd.")
+    p.add_argument("--config", required=True, type=Path)
+    sub = p.add_subparsers(dest="what", required=True)
+    sub.add_parser("status", help="D-channel state, alarms, channels, capture of every span")
+    c = sub.add_parser("capture", help="switch a span's D-channel trace (pcap) on or off")
+    c.add_argument("span")
+    c.add_argument("switch", choices=["on", "off"])
+    c.add_argument("--file", type=Path, help="pcap file (default: DATA_DIR/traces/SPAN-TIME.pcap)")
+    args = p.parse_args(argv)
+    from appliance.pbx import control
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"anxin-box pri: bad config: {exc}", file=sys.stderr)
+        return 2
+    payload: dict = {"cmd": "status"} if args.what == "status" else {
+        "cmd": "capture", "span": args.span, "on": args.switch == "on",
+        "file": str(args.file.resolve()) if args.file else None}
+    path = control.socket_path(config.box.data_dir)
+    try:
+        reply = control.request(path, payload)
+    except OSError as exc:
+        print(f"anxin-box pri: pbxd is not running ({path}: {exc.strerror or exc})", file=sys.stderr)
+        return 1
+    if not reply.get("ok"):
+        print(f"anxin-box pri: {reply.get('error')}", file=sys.stderr)
+        return 2
+    for trunk in reply.get("trunks") or [reply["trunk"]]:
+        alarms = ",".join(trunk["alarms"]) or "无告警 no alarms"
+        capture = trunk["capture"] or "off"
+        print(f"{trunk['name']}: D信道 D-channel {trunk['d_channel']} ({trunk['last_change']}), "
+              f"span {trunk['span_state']}, {alarms}, idle B-channels {trunk['idle_channels']}, "
+              f"calls in {trunk['calls_in']}, capture {capture}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["import-registry"]:
         return import_registry(argv[1:])
+    if argv[:1] == ["pri"]:
+        return pri(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
@@ -73,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.daemon == "alarmd":
             from appliance.alarm.alarmd import Alarmd
             daemon = Alarmd(config)
+        elif args.daemon == "pbxd":
+            from appliance.pbx.pbxd import Pbxd
+            daemon = Pbxd(config)
         else:
             from appliance.sync.syncd import Syncd
             daemon = Syncd(config)

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         import random
         rng = random.Random(args.seed)
         for i in range(1, args.boxes + 1):
-            box = district.add_box(f"demo-box-{i:03d}", heartbeat_interval=30.0)
+            box = district.add_box(f"demo-box-{i:03d}", heartbeat_interval=30.0, trunk=True)
 
             def on_event(event: object, box_id: str = box.box_id) -> None:
                 if isinstance(event, Acked) and not event.frame.startswith(b"1"):
@@ -72,10 +72,17 @@ def main(argv: list[str] | None = None) -> int:
             f"(Authorization: Bearer {district.token})\n"
             f"  接口文档 OpenAPI:  {district.hub_url}/api/v1/openapi.json\n"
             f"  MQTT broker:       {district.broker.url}\n"
-            + "".join(f"  社区设备 Box:      {b.box_id}  (alarm receiver on {b.receiver.path})\n"
+            + "".join(f"  社区设备 Box:      {b.box_id}  (alarm receiver on {b.receiver.path}; "
+                      f"E1 中继 trunk: simulated telco at {b.span_dir})\n"
                       for b in district.boxes.values())
             + f"  数据与日志 Data and logs: {workdir}\n"
             "按 Ctrl-C 停止 Press Ctrl-C to stop\n", flush=True)
+        for b in district.boxes.values():
+            status, until = district.trunk_status(b.box_id), time.monotonic() + 15
+            while "D-channel up" not in status and time.monotonic() < until and not stop.is_set():
+                time.sleep(0.3)
+                status = district.trunk_status(b.box_id)
+            print(f"[{b.box_id}] 中继 trunk {status}", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stop.is_set():
             for sim in receivers:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -77,10 +78,18 @@ class Box:
     receiver: Pty
     alarmd: Proc
     syncd: Proc
+    # With a simulated E1: the carrier's side (anxin-sim telco) and the box's pbxd.
+    telco: Proc | None = None
+    pbxd: Proc | None = None
+    span_dir: Path | None = None
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "box.db"
+
+    @property
+    def procs(self) -> list[Proc]:
+        return [p for p in (self.telco, self.alarmd, self.pbxd, self.syncd) if p is not None]
 
 
 @dataclass
@@ -166,7 +175,7 @@ class District:
 
     # -- boxes -------------------------------------------------------------------------
     def add_box(self, box_id: str, *, heartbeat_interval: float = 30.0,
-                ack_timeout: float = 2.0, start: bool = True) -> Box:
+                ack_timeout: float = 2.0, start: bool = True, trunk: bool = False) -> Box:
         data = self.workdir / "boxes" / box_id
         data.mkdir(parents=True, exist_ok=True)
         receiver = Pty.open()
@@ -180,17 +189,37 @@ class District:
             f'[[alarm.receivers]]\nname = "main"\nprotocol = "surgard"\nport = "{receiver.path}"\n'
             f"baudrate = 9600\nheartbeat_interval = {heartbeat_interval}\n",
             encoding="utf-8")
+        # AF_UNIX paths are short (108 bytes): the span's sockets live under /tmp.
+        span_dir = Path(tempfile.mkdtemp(prefix=f"anxin-{box_id[-12:]}-", dir="/tmp")) if trunk else None
+        if span_dir is not None:
+            with config.open("a", encoding="utf-8") as f:
+                f.write(f'\n[[telephony.spans]]\nname = "span1"\nurl = "sim://{span_dir}"\n'
+                        f'area_code = "29"\n')
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         box = Box(box_id, config, data, receiver,
                   Proc(f"{box_id}-alarmd", _python_module("appliance.cli", "alarmd", "--config",
                                                           str(config)), env, data / "alarmd.log"),
                   Proc(f"{box_id}-syncd", _python_module("appliance.cli", "syncd", "--config",
                                                          str(config)), env, data / "syncd.log"))
+        if span_dir is not None:
+            box.span_dir = span_dir
+            box.telco = Proc(f"{box_id}-telco", _python_module(
+                "drivers.sim_cli", "telco", "--dir", str(span_dir), "--no-stdin",
+                "--capture", str(data / "telco-span1.pcap")), env, data / "telco.log")
+            box.pbxd = Proc(f"{box_id}-pbxd", _python_module("appliance.cli", "pbxd", "--config",
+                                                              str(config)), env, data / "pbxd.log")
         self.boxes[box_id] = box
         if start:
-            box.alarmd.start()
-            box.syncd.start()
+            for proc in box.procs:
+                proc.start()
         return box
+
+    def trunk_status(self, box_id: str) -> str:
+        """What `anxin-box pri status` says about the box's trunks."""
+        box = self.boxes[box_id]
+        out = subprocess.run(_python_module("appliance.cli", "pri", "--config", str(box.config_path),
+                                            "status"), capture_output=True, text=True, timeout=30)
+        return (out.stdout or out.stderr).strip()
 
     # -- all ---------------------------------------------------------------------------
     def _wait(self, check: Any, what: str, proc: Proc, timeout: float = 30.0) -> None:
@@ -206,13 +235,13 @@ class District:
     def logs(self) -> str:
         procs = [p for p in (self.serve, self.ingest) if p]
         for box in self.boxes.values():
-            procs += [box.alarmd, box.syncd]
+            procs += box.procs
         return "\n".join(f"--- {p.name} ---\n{p.log_tail()}" for p in procs)
 
     def stop(self) -> None:
         for box in self.boxes.values():
-            box.alarmd.stop()
-            box.syncd.stop()
+            for proc in reversed(box.procs):
+                proc.stop()
             box.receiver.close()
         for proc in (self.ingest, self.serve):
             if proc:

@@ -4,11 +4,7 @@ commands on stdin, JSON events on stdout, against the box's side of the span and
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -20,53 +16,23 @@ from drivers.e1_card.pcap import read_lapd_pcap
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.sim import SimFxsPort, SimSpan
 from drivers.e1_card.stack import PriSpan
+from provisioning.sim_tools import SimTool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
-class Tool:
-    """A simulator process; a thread collects its JSON event lines (none is ever lost)."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "drivers.sim_cli", *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1)
-        self.seen: list[dict] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.seen.append(json.loads(line))
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
+class Tool(SimTool):
+    """SimTool with an await-able expect (the test's loop keeps running the box side)."""
 
     async def expect(self, event: str, timeout: float = 10.0, **match: object) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
-                for item in self.seen:
-                    if item["event"] == event and all(item.get(k) == v for k, v in match.items()):
-                        self.seen.remove(item)
-                        return item
+            found = self.take(event, **match)
+            if found is not None:
+                return found
             await asyncio.sleep(0.02)
         raise AssertionError(f"no {event} {match} within {timeout} s; saw {self.seen}; "
                              f"stderr: {self.stop()}")
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            try:
-                self.send("quit")
-                self.proc.wait(timeout=5)
-            except (subprocess.TimeoutExpired, BrokenPipeError):
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.stderr.read() if self.proc.stderr else ""
 
 
 async def next_of(span: PriSpan, kind: type, timeout: float = 10.0) -> object:

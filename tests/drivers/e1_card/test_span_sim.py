@@ -402,7 +402,8 @@ def test_open_span_dispatch(span_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     from drivers.e1_card.dahdi import parse_dahdi_span_url
 
     monkeypatch.setitem(sys.modules, "drivers.e1_card.dahdi",
-                        types.SimpleNamespace(DahdiSpan=FakeDahdiSpan, parse_dahdi_span_url=parse_dahdi_span_url))
+                        types.SimpleNamespace(DahdiSpan=FakeDahdiSpan,
+                                              parse_dahdi_span_url=parse_dahdi_span_url))
     assert isinstance(open_span("dahdi://1", name="span1"), FakeDahdiSpan)
     assert made == [("dahdi://1", "span1")]
     with pytest.raises(ValueError):

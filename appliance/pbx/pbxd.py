@@ -1,0 +1,101 @@
+"""pbxd: owns the E1 spans (and, with call control, the FXS ports).
+
+The daemon frame (appliance/daemon.py) calls start/healthy/status/stop from its own
+thread; the telephony runs in one asyncio loop on a thread of its own, so no device I/O
+ever waits on the frame, the bus or the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from appliance.bus import LocalBus
+from appliance.config import Config
+from appliance.pbx import control
+from appliance.pbx.trunks import TrunkService
+
+log = logging.getLogger("pbxd")
+
+
+class Pbxd:
+    name = "pbxd"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.bus = LocalBus(config.bus.mqtt_url, "pbxd")
+        self.trunks = TrunkService(config.spans, on_state=self._publish)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="pbxd-loop", daemon=True)
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self.control_path = control.socket_path(config.box.data_dir)
+
+    def start(self) -> None:
+        self.config.box.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.config.spans:
+            log.warning("no [[telephony.spans]] configured: pbxd has no trunk to bring up")
+        self.bus.start()
+        self._thread.start()
+        self._ready.wait(10)
+        if self._failed is not None:
+            raise ValueError(f"pbxd: {self._failed}")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._start())
+        except Exception as exc:  # noqa: BLE001 - reported to start() and the exit status
+            self._failed = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.trunks.stop())
+        self.loop.close()
+
+    async def _start(self) -> None:
+        await self.trunks.start()
+        self._server = await control.serve(self.control_path, self._command)
+        log.info("control socket %s", self.control_path)
+
+    def _command(self, request: dict[str, Any]) -> dict[str, Any]:
+        cmd = request.get("cmd")
+        if cmd == "status":
+            return {"trunks": self.trunks.states()}
+        if cmd == "capture":
+            span = request.get("span")
+            if not isinstance(span, str):
+                raise ValueError("capture needs \"span\": the span's name")
+            file = request.get("file")
+            state = self.trunks.capture(span, bool(request.get("on")), Path(file) if file else None,
+                                        self.config.box.data_dir / "traces")
+            return {"trunk": state}
+        raise ValueError(f"unknown command {cmd!r} (status, capture)")
+
+    def _publish(self, state: dict[str, Any]) -> None:
+        self.bus.publish(f"pbx/trunk/{state['name']}", state)
+
+    def healthy(self) -> bool:
+        return self._thread.is_alive() and self._failed is None
+
+    def status(self) -> str:
+        if not self._ready.is_set():
+            return "starting"
+        trunks = self.trunks.states()
+        return "; ".join(f"{t['name']}: D-channel {t['d_channel']}" for t in trunks) or "no spans"
+
+    def stop(self) -> None:
+        if not self._thread.is_alive() and not self._ready.is_set():
+            return  # never started
+        if self.loop.is_running():
+            if self._server is not None:
+                self.loop.call_soon_threadsafe(self._server.close)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.control_path.unlink(missing_ok=True)
+        self.bus.stop()
