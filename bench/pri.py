@@ -168,7 +168,8 @@ def main() -> int:
               f"CPU per call {table['ours'][1] / table['libpri'][1]:.2f}")
         print(f"  M={concurrency:<3} D-channel: {frames:.1f} frames, {per_call:.0f} bytes per call "
               f"(~{wire:.0f} on the wire); 64 kbit/s carries at most {8000 / wire:.1f} call setups/s")
-        print(f"  M={concurrency:<3} ours / the D-channel's own limit: {table['ours'][0] / (8000 / wire):.0f}x; "
+        headroom = table["ours"][0] / (8000 / wire)
+        print(f"  M={concurrency:<3} ours / the D-channel's own limit: {headroom:.0f}x; "
               f"one E1's 30 channels at full churn (90 s calls) need {30 / 90:.2f} setups/s")
     return 0
 
