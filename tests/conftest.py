@@ -151,3 +151,44 @@ def libpri_peer(libpri_peer_binary: Path, tmp_path: Path) -> Iterator:
             print(f"==== pri_peer {peer.role} ({peer.log_path}), last events and log tail ====")
             print("\n".join(e.line for e in peer.events[-40:]))
             print(peer.log(tail=150))
+
+
+# ---------------------------------------------------------------------------
+# The libpri interop suite (tests/interop/test_pri_interop_*.py): short socket
+# directories, and tshark's check of every D-channel capture a test writes.
+# Test modules use: from pri_interop_kit import ...
+# ---------------------------------------------------------------------------
+
+def _load_pri_interop_kit():  # like _load_libpri_peer_module: a test-dir module, loaded by path
+    import importlib.util
+    import sys
+
+    _load_libpri_peer_module()
+    if "pri_interop_kit" not in sys.modules:
+        path = Path(__file__).parent / "interop" / "pri_interop_kit.py"
+        spec = importlib.util.spec_from_file_location("pri_interop_kit", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["pri_interop_kit"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["pri_interop_kit"]
+
+
+@pytest.fixture
+def pri_dir() -> Iterator[Path]:
+    """A short directory for a span's AF_UNIX sockets (paths must stay under 108 bytes)."""
+    path = Path(tempfile.mkdtemp(dir="/tmp", prefix="pri-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pri_captures(tmp_path: Path) -> Iterator:
+    """CaptureRegistry: ``.path(name)`` hands out a pcap path under tmp_path; after the test
+    every capture handed out is checked with tshark (pri_interop_kit.check_capture): not
+    empty, both directions, no malformed packet, no expert error or warning."""
+    registry = _load_pri_interop_kit().CaptureRegistry(tmp_path / "captures")
+    yield registry
+    registry.check_all()

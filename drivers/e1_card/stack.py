@@ -266,14 +266,16 @@ class PriSpan:
     # -- backend I/O ----------------------------------------------------------------------
 
     def _send_frame(self, frame: bytes) -> None:
-        if self._capture is not None:
-            self._capture.write(frame, sent=True, role=self.role)
         try:
             self.span.write_dchannel(frame)
-            self.frames_out += 1
-            self.bytes_out += len(frame)
         except SpanError as exc:
             self._lost(str(exc))
+            return
+        # Only what went out on the line is in the trace.
+        if self._capture is not None:
+            self._capture.write(frame, sent=True, role=self.role)
+        self.frames_out += 1
+        self.bytes_out += len(frame)
 
     def _on_dchannel(self) -> None:
         now = self._clock()

@@ -140,7 +140,13 @@ class TelcoSim:
         self._add(TelcoCall(call, call_id, "in"))
 
     def cmd_answer(self, call: str, **_: Any) -> None:
-        self.span.answer(self._call(call).call_id)
+        self._answer(self._call(call))
+
+    def _answer(self, call: TelcoCall) -> None:
+        # The network side's own CONNECT yields no Answered event from the core: say it here.
+        self.span.answer(call.call_id)
+        call.timeslot = call.timeslot or self.span.q931.channel_of(call.call_id)
+        self.emit("answered", id=call.id, timeslot=call.timeslot)
 
     def cmd_ring(self, call: str, **_: Any) -> None:
         self.span.alerting(self._call(call).call_id, inband=True)
@@ -265,7 +271,7 @@ class TelcoSim:
         def answer() -> None:
             if call.id in self.calls:
                 try:
-                    self.span.answer(call.call_id)
+                    self._answer(call)
                 except PriError as exc:
                     log.info("auto-answer %s: %s", call.id, exc)
 

@@ -399,9 +399,14 @@ class DataLink:
                 kind = FrameKind.SABME if state is S5 else FrameKind.DISC
                 self._send_u(kind, command=True, pf=True)
                 self._start_t200(now)
+        elif state is S8:
+            # Annex B (Figure B.8): the peer stopped answering polls; try to re-establish
+            # before telling layer 3 anything, so a short outage does not clear calls.
+            self._mdl_error("I")
+            self._reestablish(now)
         else:
             self._iqueue.clear()
-            self._mdl_error({S5: "G", S6: "H", S8: "I"}[state])
+            self._mdl_error({S5: "G", S6: "H"}[state])
             self._stop_t203()
             self._state = S4
             self._emit(Released())

@@ -14,9 +14,10 @@ A stimulus missing from a state's row means:
 
 Deliberate choices (where the SDL leaves room or the PRI needs it), all in this table:
 
-* T200 expiring N200 times in timer recovery releases the link (state 4, Released
-  event) instead of Annex B's silent re-establishment; the shell re-establishes, so the
-  Q.931 layer hears that the link was lost (T309 etc.).
+* T200 expiring N200 times in timer recovery re-establishes the link as Annex B says
+  (MDL-ERROR I, SABME, state 5): layer 3 hears nothing unless that fails too (N200 more
+  SABMEs, MDL-ERROR G, state 4, Released), so an outage of a few seconds does not clear
+  calls that are being set up; a successful re-establishment is Established(True).
 * a DL-DATA-REQUEST in state 4 starts establishment and queues the message (as libpri
   does); in state 5 it is queued whoever started the establishment.
 * a DL-RELEASE-REQUEST in state 5 sends DISC at once (Annex B saves it until UA).
@@ -95,7 +96,7 @@ TRANSITIONS: Final[dict[LinkState, dict[Stimulus, frozenset[LinkState]]]] = {
         BAD_FRAME=_to(_S5, _S7),
     ),
     _S8: _row(  # Figure B.8
-        ESTABLISH=_to(_S5), RELEASE=_to(_S6), DATA=_to(_S8), T200=_to(_S4, _S8),
+        ESTABLISH=_to(_S5), RELEASE=_to(_S6), DATA=_to(_S8), T200=_to(_S5, _S8),
         SABME=_to(_S7), DISC=_to(_S4), UA=_to(_S8), DM=_to(_S5), FRMR=_to(_S5),
         I=_to(_S5, _S8), RR=_to(_S5, _S7, _S8), RNR=_to(_S5, _S7, _S8), REJ=_to(_S5, _S7, _S8),
         UI=_to(_S8), BAD_FRAME=_to(_S5, _S8),

@@ -318,20 +318,40 @@ def test_rnr_in_a_pair_as_an_injected_frame() -> None:
     assert pair.delivered("network") == [b"held"]
 
 
-def test_n200_exceeded_in_timer_recovery_reports_and_releases() -> None:
+def test_n200_exceeded_in_timer_recovery_re_establishes_then_releases() -> None:
     pair = LinkPair()
     pair.establish()
     pair.wires["network"].filters.append(drop(times=None))  # the network goes deaf-mute
     start = pair.now
     pair.user.send_data(b"into the void", pair.now)
-    pair.run_until(lambda: pair.user.state is S.TEI_ASSIGNED, timeout=10)
-    assert pair.now - start == pytest.approx(4.0)  # T200 x (N200 + 1)
+    pair.run_until(lambda: pair.user.state is S.AWAITING_ESTABLISHMENT, timeout=10)
+    # T200 x (N200 + 1) of polls, then Annex B re-establishes before telling layer 3.
+    assert pair.now - start == pytest.approx(4.0)
     polls = pair.sent("user", kind_is(K.RR, pf=True, command=True))
     assert len(polls) == 3  # N200 enquiries
+    assert [type(e) for e in pair.events["user"][1:]] == [MdlError]
+    assert pair.events["user"][1].code == "I" and "N200" in pair.events["user"][1].text
+    assert pair.user.queued == 1  # kept: delivered if the re-establishment works
+    pair.run_until(lambda: pair.user.state is S.TEI_ASSIGNED, timeout=10)
+    assert pair.now - start == pytest.approx(8.0)  # N200 + 1 SABMEs more
+    assert len(pair.sent("user", kind_is(K.SABME))) >= 4
     user_events = pair.events["user"][1:]
-    assert [type(e) for e in user_events] == [MdlError, Released]
-    assert user_events[0].code == "I" and "N200" in user_events[0].text
+    assert [type(e) for e in user_events] == [MdlError, MdlError, Released]
+    assert user_events[1].code == "G"
     assert pair.user.queued == 0 and pair.user.get_timer() is None
+
+
+def test_short_outage_in_timer_recovery_is_not_a_release() -> None:
+    pair = LinkPair()
+    pair.establish()
+    flt = drop(times=None)
+    pair.wires["network"].filters.append(flt)
+    pair.user.send_data(b"held", pair.now)
+    pair.run_until(lambda: pair.user.state is S.AWAITING_ESTABLISHMENT, timeout=10)
+    pair.wires["network"].filters.remove(flt)  # the line is back within N200 x T200
+    pair.run_for(3)
+    assert pair.user.established and not pair.of_type("user", Released)
+    assert Established(reestablished=True) in pair.events["user"]
 
 
 def test_keep_up_re_establishes_after_link_failure() -> None:
@@ -340,7 +360,7 @@ def test_keep_up_re_establishes_after_link_failure() -> None:
     flt = drop(times=None)
     pair.wires["network"].filters.append(flt)
     pair.user.send_data(b"lost", pair.now)
-    pair.run_for(5)
+    pair.run_for(9)  # polls (4 s), then the re-establishment fails too (4 s)
     assert pair.of_type("user", Released)
     pair.wires["network"].filters.remove(flt)  # the line recovers
     pair.run_for(5)
@@ -383,21 +403,25 @@ def test_t203_poll_as_libpri_sends_it_is_answered() -> None:
     assert link.state is S.MULTIPLE_FRAME_ESTABLISHED and link.get_timer() == pytest.approx(20.0)
 
 
-def test_t203_poll_unanswered_fails_after_n200_more() -> None:
+def test_t203_poll_unanswered_re_establishes_then_fails() -> None:
     link = DataLink("network")
     peer = Peer(link)
     peer.up()
-    polls = 0
+    polls = sabmes = 0
     for _ in range(20):
         deadline = link.get_timer()
         if deadline is None:
             break
         peer.advance(deadline - peer.now)
-        polls += sum(1 for f in peer.received() if f.kind is K.RR and f.pf)
+        frames = peer.received()
+        polls += sum(1 for f in frames if f.kind is K.RR and f.pf)
+        sabmes += sum(1 for f in frames if f.kind is K.SABME)
     assert polls == 4  # the T203 enquiry plus N200 retries
-    assert peer.now == pytest.approx(10.0 + 4 * 1.0)
+    assert sabmes == 4  # then Annex B re-establishment: SABME plus N200 retries
+    assert peer.now == pytest.approx(10.0 + 4 * 1.0 + 4 * 1.0)
     events = peer.events()
-    assert [type(e) for e in events] == [MdlError, Released] and events[0].code == "I"
+    assert [type(e) for e in events] == [MdlError, MdlError, Released]
+    assert [events[0].code, events[1].code] == ["I", "G"]
 
 
 def test_one_rej_per_sequence_error_then_polls_get_rr() -> None:
