@@ -75,6 +75,12 @@ def pri(argv: list[str]) -> int:
     path = control.socket_path(config.box.data_dir)
     try:
         reply = control.request(path, payload)
+    except control.ControlError as exc:
+        print(f"anxin-box pri: {exc}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print(f"anxin-box pri: pbxd did not answer within 5 s ({path})", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"anxin-box pri: pbxd is not running ({path}: {exc.strerror or exc})", file=sys.stderr)
         return 1

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from drivers.e1_card.errors import PriError
+
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 MAX_REQUEST = 64 * 1024
 
@@ -30,7 +32,14 @@ async def serve(path: Path, handle: Handler) -> asyncio.AbstractServer:
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while line := await reader.readline():
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than MAX_REQUEST: answer, then hang up
+                    writer.write(_reply({"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"}))
+                    break
+                if not line:
+                    break
                 try:
                     request = json.loads(line)
                     if not isinstance(request, dict):
@@ -38,14 +47,26 @@ async def serve(path: Path, handle: Handler) -> asyncio.AbstractServer:
                     reply = {"ok": True, **handle(request)}
                 except (ValueError, KeyError) as exc:
                     reply = {"ok": False, "error": str(exc).strip("'\"")}
-                writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+                except (PriError, OSError) as exc:  # e.g. the capture file cannot be created
+                    reply = {"ok": False, "error": str(exc)}
+                writer.write(_reply(reply))
                 await writer.drain()
+        except ConnectionError:
+            pass  # the technician's command went away
         finally:
             writer.close()
 
     server = await asyncio.start_unix_server(client, path=str(path), limit=MAX_REQUEST)
     os.chmod(path, 0o600)
     return server
+
+
+def _reply(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode() + b"\n"
+
+
+class ControlError(OSError):
+    """pbxd answered nothing usable (it closed the connection or sent garbage)."""
 
 
 def request(path: Path, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
@@ -60,4 +81,10 @@ def request(path: Path, payload: dict[str, Any], timeout: float = 5.0) -> dict[s
             if not chunk:
                 break
             data += chunk
-    return json.loads(data)
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise ControlError(f"pbxd closed the connection without a valid answer ({data[:80]!r})") from None
+    if not isinstance(reply, dict):
+        raise ControlError(f"pbxd answered {reply!r}")
+    return reply

@@ -41,7 +41,8 @@ class Pbxd:
             log.warning("no [[telephony.spans]] configured: pbxd has no trunk to bring up")
         self.bus.start()
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(10):
+            raise ValueError("pbxd: the telephony loop did not start within 10 s")
         if self._failed is not None:
             raise ValueError(f"pbxd: {self._failed}")
 
@@ -51,6 +52,7 @@ class Pbxd:
             self.loop.run_until_complete(self._start())
         except Exception as exc:  # noqa: BLE001 - reported to start() and the exit status
             self._failed = exc
+            self.loop.run_until_complete(self.trunks.stop())  # what did start is closed
             self._ready.set()
             return
         self._ready.set()
@@ -81,12 +83,13 @@ class Pbxd:
         self.bus.publish(f"pbx/trunk/{state['name']}", state)
 
     def healthy(self) -> bool:
-        return self._thread.is_alive() and self._failed is None
+        return self._thread.is_alive() and self._failed is None and self.trunks.failures == 0
 
     def status(self) -> str:
+        """From the loop's snapshot: the frame's thread never touches a device."""
         if not self._ready.is_set():
             return "starting"
-        trunks = self.trunks.states()
+        trunks = self.trunks.snapshot()
         return "; ".join(f"{t['name']}: D-channel {t['d_channel']}" for t in trunks) or "no spans"
 
     def stop(self) -> None:

@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 
+class CommandError(ValueError):
+    """A command line a simulator cannot run: says what is wrong with it."""
+
+
 async def feed_commands(queue: asyncio.Queue[str], script: Path | None, use_stdin: bool) -> None:
     """Put each line of SCRIPT, then of stdin (until EOF), on QUEUE; 'quit' at the end of input."""
     if script is not None:

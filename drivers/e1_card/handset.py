@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from drivers.e1_card import g711
+from drivers.e1_card.command_feed import CommandError
 from drivers.e1_card.errors import SpanError
 from drivers.e1_card.fxs import FRAME_BYTES, Audio
+from drivers.e1_card.sim_audio import Recorder, read_alaw
 from drivers.e1_card.sim_fxs import CallerId, Ring, SimHandsetLink, Tone
-from drivers.e1_card.telco import CommandError, Recorder, read_alaw
 
 RECONNECT_DELAY = 0.5
 
@@ -80,8 +81,9 @@ class Handset:
             line = await queue.get()
             try:
                 await self.execute(line)
-            except (CommandError, SpanError, ValueError) as exc:
-                self.emit("error", command=line.strip(), message=str(exc))
+            except (CommandError, SpanError, ValueError, OSError) as exc:
+                # A typo or a missing file is the operator's; the phone keeps working.
+                self.emit("error", command=line.strip(), message=f"{type(exc).__name__}: {exc}")
 
     async def execute(self, line: str) -> None:
         if line.lstrip().startswith("#"):

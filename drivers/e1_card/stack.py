@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from drivers.e1_card.errors import SpanError
+from drivers.e1_card.errors import LocalProtocolError, SpanError
 from drivers.e1_card.g711 import ALAW_IDLE, FRAME_SAMPLES
 from drivers.e1_card.lapd.events import DataIndication, Established, LinkEvent, MdlError, Released
 from drivers.e1_card.lapd.link import DataLink
@@ -30,14 +30,12 @@ from drivers.e1_card.numbering import NumberPlan
 from drivers.e1_card.pcap import LapdPcapWriter
 from drivers.e1_card.q931 import events as q931_events
 from drivers.e1_card.q931.interface import Q931
+from drivers.e1_card.q931.numbers import TypeOfNumber, ton_name
 from drivers.e1_card.roles import B_TIMESLOTS, Role, check_role
-from drivers.e1_card.span import Span
+from drivers.e1_card.span import MediaFrame, Span
 
 log = logging.getLogger("anxin.pri")
 
-TIMESLOTS = 32
-FRAME_BYTES = TIMESLOTS * FRAME_SAMPLES
-IDLE_SLOT = bytes([ALAW_IDLE]) * FRAME_SAMPLES
 RECONNECT_DELAY = 1.0   # between attempts to reach a span that went away
 MAX_TX_FRAMES = 50      # 1 s of audio queued per timeslot at most: the rest is dropped
 
@@ -134,9 +132,14 @@ class PriSpan:
     # -- call control (delegated to Q.931, then flushed) ----------------------------------
 
     def setup(self, called: str, calling: str | None = None, **options: Any) -> int:
-        called, _ = self.numbering.translate("out", "called", called)
+        """Place a call (Q931.setup options); the span's "out" rules rewrite both numbers."""
+        called, ton = self.numbering.translate("out", "called", called,
+                                               ton_name(options.get("called_ton", 0)))
+        options["called_ton"] = TypeOfNumber[ton.upper()]
         if calling is not None:
-            calling, _ = self.numbering.translate("out", "calling", calling)
+            calling, ton = self.numbering.translate("out", "calling", calling,
+                                                    ton_name(options.get("calling_ton", 0)))
+            options["calling_ton"] = TypeOfNumber[ton.upper()]
         return self._now_do(lambda now: self.q931.setup(called, calling, now=now, **options))
 
     def proceeding(self, call_id: int) -> None:
@@ -168,7 +171,7 @@ class PriSpan:
 
     def play(self, timeslot: int, alaw: bytes) -> None:
         """Queue A-law audio for TIMESLOT, sent 160 bytes per line tick."""
-        queue = self._tx[timeslot]
+        queue = self._tx_queue(timeslot)
         for offset in range(0, len(alaw), FRAME_SAMPLES):
             chunk = alaw[offset:offset + FRAME_SAMPLES]
             if len(queue) >= MAX_TX_FRAMES:
@@ -176,13 +179,19 @@ class PriSpan:
             queue.append(chunk.ljust(FRAME_SAMPLES, bytes([ALAW_IDLE])))
 
     def clear_audio(self, timeslot: int) -> None:
-        self._tx[timeslot].clear()
+        self._tx_queue(timeslot).clear()
 
-    def _answer_media(self, frame: bytes) -> bytes:
-        out = bytearray(IDLE_SLOT * TIMESLOTS)
+    def _tx_queue(self, timeslot: int) -> deque[bytes]:
+        try:
+            return self._tx[timeslot]
+        except KeyError:
+            raise ValueError(f"timeslot {timeslot} is not a B-channel (1-15, 17-31)") from None
+
+    def _answer_media(self) -> bytes:
+        out = MediaFrame()
         for ts, queue in self._tx.items():
             if queue:
-                out[ts * FRAME_SAMPLES:(ts + 1) * FRAME_SAMPLES] = queue.popleft()
+                out[ts] = queue.popleft()
         return bytes(out)
 
     # -- the pump ---------------------------------------------------------------------------
@@ -202,7 +211,10 @@ class PriSpan:
             busy = False
             for message in self.q931.messages_to_send():
                 busy = True
-                self.link.send_data(message, now)
+                try:
+                    self.link.send_data(message, now)
+                except LocalProtocolError as exc:  # a core bug must not stop the other calls
+                    log.error("span %s: message not sent: %s", self.name, exc)
             for frame in self.link.frames_to_send():
                 busy = True
                 self._send_frame(frame)
@@ -239,13 +251,13 @@ class PriSpan:
 
     def _translate_in(self, event: object) -> object:
         if isinstance(event, q931_events.IncomingCall):
-            calling = event.calling
+            calling, calling_ton = event.calling, event.calling_ton
             if calling:
-                calling, _ = self.numbering.translate("in", "calling", calling,
-                                                      getattr(event, "calling_ton", "unknown"))
-            called, _ = self.numbering.translate("in", "called", event.called or "",
-                                                 getattr(event, "called_ton", "unknown"))
-            return replace(event, calling=calling, called=called)
+                calling, calling_ton = self.numbering.translate("in", "calling", calling, calling_ton)
+            called, called_ton = self.numbering.translate("in", "called", event.called or "",
+                                                          event.called_ton)
+            return replace(event, calling=calling, called=called, calling_ton=calling_ton,
+                           called_ton=called_ton)
         return event
 
     def _arm_timer(self) -> None:
@@ -259,9 +271,12 @@ class PriSpan:
     def _on_timer(self) -> None:
         self._timer = None
         now = self._clock()
-        self.link.handle_timer(now)
-        self.q931.handle_timer(now)
-        self._pump(now)
+        try:
+            self.link.handle_timer(now)
+            self.q931.handle_timer(now)
+            self._pump(now)
+        finally:
+            self._arm_timer()  # whatever happened, the timers keep running
 
     # -- backend I/O ----------------------------------------------------------------------
 
@@ -295,8 +310,11 @@ class PriSpan:
         try:
             while (frame := self.span.read_media()) is not None:
                 for tap in self.media_taps:
-                    tap(frame)
-                self.span.write_media(self._answer_media(frame))
+                    try:
+                        tap(frame)
+                    except Exception:  # a faulty tap loses its audio, never the line's clock
+                        log.exception("span %s: media tap %r failed", self.name, tap)
+                self.span.write_media(self._answer_media())
         except SpanError as exc:
             log.info("span %s: media: %s", self.name, exc)
 
@@ -341,3 +359,4 @@ class PriSpan:
             self._watch()
             self._now_do(lambda now: self.link.establish(now))
             return
+

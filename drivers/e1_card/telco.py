@@ -26,27 +26,26 @@ import json
 import logging
 import shlex
 import sys
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from drivers.e1_card import g711
+from drivers.e1_card.command_feed import CommandError
 from drivers.e1_card.errors import LocalProtocolError, PriError
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.q931.causes import cause_text
+from drivers.e1_card.q931.ies import Presentation
+from drivers.e1_card.q931.numbers import TypeOfNumber
 from drivers.e1_card.sim import SimSpanServer
-from drivers.e1_card.span import MEDIA_FRAME_BYTES, SLOT_BYTES
+from drivers.e1_card.sim_audio import Recorder, read_alaw
+from drivers.e1_card.span import SLOT_BYTES, MediaFrame
 from drivers.e1_card.stack import LinkStateChanged, PriSpan
 
 log = logging.getLogger("anxin.telco")
 
 TICK = 0.020
-
-
-class CommandError(ValueError):
-    """A command line the simulator cannot run: says what is wrong with it."""
 
 
 @dataclass
@@ -108,8 +107,9 @@ class TelcoSim:
             line = await queue.get()
             try:
                 await self.execute(line)
-            except (CommandError, LocalProtocolError, PriError) as exc:
-                self.emit("error", command=line.strip(), message=str(exc))
+            except (CommandError, LocalProtocolError, PriError, ValueError, TypeError, OSError) as exc:
+                # A typo or a missing file is the operator's; the line keeps running.
+                self.emit("error", command=line.strip(), message=f"{type(exc).__name__}: {exc}")
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -126,15 +126,15 @@ class TelcoSim:
             await result
 
     def cmd_call(self, call: str, called: str, calling: str | None = None, ts: str | None = None,
-                 pres: str = "allowed", **_: Any) -> None:
+                 pres: str = "allowed", ton: str = "unknown", called_ton: str = "unknown",
+                 **_: Any) -> None:
+        """call ID CALLED [CALLING] [ts=N] [pres=restricted] [ton=national|subscriber|…]"""
         if call in self.calls:
             raise CommandError(f"call id {call!r} is in use")
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"calling_ton": _ton(ton), "called_ton": _ton(called_ton)}
         if ts is not None:
             options.update(timeslot=int(ts), exclusive=True)
         if pres != "allowed":
-            from drivers.e1_card.q931.ies import Presentation
-
             options["calling_presentation"] = Presentation.RESTRICTED
         call_id = self.span.setup(called, calling, **options)
         self._add(TelcoCall(call, call_id, "in"))
@@ -215,6 +215,9 @@ class TelcoSim:
                 self._on_event(event)
             except PriError as exc:  # a request the call's state refused: say so, carry on
                 self.emit("error", message=str(exc))
+            except Exception as exc:  # a simulator bug must not silence the line
+                log.exception("telco: handling %r", event)
+                self.emit("error", message=f"internal: {type(exc).__name__}: {exc}")
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, LinkStateChanged):
@@ -287,19 +290,20 @@ class TelcoSim:
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             if loop.time() - deadline > 1.0:
                 deadline = loop.time()  # suspended: do not burst to catch up
-            frame = bytearray(g711.ALAW_IDLE.to_bytes(1, "big") * MEDIA_FRAME_BYTES)
+            frame = MediaFrame()
             for call in self.calls.values():
                 if call.timeslot is not None and call.player:
-                    chunk = bytes(call.player[:SLOT_BYTES]).ljust(SLOT_BYTES, b"\xd5")
+                    frame[call.timeslot] = bytes(call.player[:SLOT_BYTES]).ljust(
+                        SLOT_BYTES, bytes([g711.ALAW_IDLE]))
                     del call.player[:SLOT_BYTES]
-                    frame[call.timeslot * SLOT_BYTES:(call.timeslot + 1) * SLOT_BYTES] = chunk
             if self.server.send_media(bytes(frame)):
                 self.media_ticks += 1
 
     def _on_box_media(self, frame: bytes) -> None:
+        received = MediaFrame(frame)
         for call in self.calls.values():
             if call.recorder is not None and call.timeslot is not None:
-                call.recorder.write(frame[call.timeslot * SLOT_BYTES:(call.timeslot + 1) * SLOT_BYTES])
+                call.recorder.write(received[call.timeslot])
                 call.recorded += SLOT_BYTES
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -348,48 +352,9 @@ def _parse(line: str) -> tuple[list[str], dict[str, str]]:
     return words, options
 
 
-def read_alaw(path: Path) -> bytes:
-    """A-law bytes from a WAV (A-law or 16-bit PCM, 8 kHz mono) or a raw .alaw file."""
-    if path.suffix.lower() != ".wav":
-        return path.read_bytes()
+def _ton(name: str) -> TypeOfNumber:
     try:
-        with wave.open(str(path), "rb") as wav:
-            if wav.getframerate() != 8000 or wav.getnchannels() != 1 or wav.getsampwidth() != 2:
-                raise CommandError(f"{path}: need 8 kHz mono 16-bit PCM (or A-law) WAV")
-            return g711.linear_to_alaw(g711.array("h", wav.readframes(wav.getnframes())))
-    except wave.Error:
-        return _alaw_wav_data(path)
-
-
-def _alaw_wav_data(path: Path) -> bytes:
-    """The data chunk of a WAVE_FORMAT_ALAW (6) file, which the wave module refuses."""
-    data = path.read_bytes()
-    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise CommandError(f"{path}: not a WAV file")
-    pos = 12
-    while pos + 8 <= len(data):
-        tag, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-        if tag == b"fmt " and int.from_bytes(data[pos + 8:pos + 10], "little") != 6:
-            raise CommandError(f"{path}: WAV is neither PCM nor A-law")
-        if tag == b"data":
-            return data[pos + 8:pos + 8 + size]
-        pos += 8 + size + (size & 1)
-    raise CommandError(f"{path}: WAV has no data chunk")
-
-
-class Recorder:
-    """What the box sends on one timeslot, as an 8 kHz mono 16-bit WAV (any player opens it)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._wav = wave.open(str(path), "wb")
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(8000)
-
-    def write(self, alaw: bytes) -> None:
-        self._wav.writeframes(g711.alaw_to_linear(alaw).tobytes())
-
-    def close(self) -> None:
-        self._wav.close()
+        return TypeOfNumber[name.upper()]
+    except KeyError:
+        raise CommandError(f"ton {name!r} is not one of "
+                           f"{', '.join(t.name.lower() for t in TypeOfNumber)}") from None

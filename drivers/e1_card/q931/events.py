@@ -35,6 +35,9 @@ class IncomingCall(CallEvent):
     bearer: BearerCapability | None
     sending_complete: bool
     display: str | None = None
+    # Type of number of each ("national", "subscriber", … as numbering.TONS names them).
+    calling_ton: str = "unknown"
+    called_ton: str = "unknown"
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,15 @@ from drivers.e1_card.q931.ies import (
     SendingComplete,
     TypeOfNumber,
 )
-from drivers.e1_card.q931.messages import GLOBAL_CALL_REF, Message, MessageType, encode_message
+from drivers.e1_card.q931.messages import (
+    GLOBAL_CALL_REF,
+    MAX_CALL_REF,
+    MAX_MESSAGE_OCTETS,
+    Message,
+    MessageType,
+    encode_message,
+)
+from drivers.e1_card.q931.numbers import ton_name
 from drivers.e1_card.q931.recovery import Recovery
 from drivers.e1_card.q931.restart import Restarts
 from drivers.e1_card.q931.states import (
@@ -171,6 +179,9 @@ class Q931:
             ies.append(SendingComplete())
         for ie in ies:
             ie.encode()  # bad digits or display raise ValueError before any state changes
+        # With the largest channel IE we may add: too long for one I-frame is our mistake.
+        _check_size(Message(M.SETUP, MAX_CALL_REF, True,
+                            (*ies, ChannelIdentification(timeslots=(31,), exclusive=True))), "setup")
         call = self.calls.add(self.calls.allocate_cref(), originator=True,
                               user_originated=self.role == "user")
         call.state = next_state(self.role, S.NULL, Request.SETUP)
@@ -247,14 +258,14 @@ class Q931:
         """INFORMATION: overlap digits (called number) or, once proceeding, keypad."""
         call = self._request(call_id, Request.INFORMATION)
         ies: list[IE] = []
-        if call.state in OVERLAP:
-            if digits:
-                ies.append(CalledPartyNumber(digits))
-            self.start_timer(call, "T304", now)
-        elif digits:
-            ies.append(KeypadFacility(digits))
+        overlap = call.state in OVERLAP
+        if digits:
+            ies.append(CalledPartyNumber(digits) if overlap else KeypadFacility(digits))
         if sending_complete:
             ies.append(SendingComplete())
+        _check_size(Message(M.INFORMATION, MAX_CALL_REF, True, tuple(ies)), "information")
+        if overlap:
+            self.start_timer(call, "T304", now)
         self.send_call(call, M.INFORMATION, *ies)
 
     def hangup(self, call_id: int, cause: int = causes.NORMAL_CLEARING, now: float | None = None) -> None:
@@ -415,6 +426,8 @@ class Q931:
             called=called.digits if called else "",
             calling=calling.digits if calling else None,
             calling_presentation=int(calling.presentation) if calling else None,
+            calling_ton=ton_name(calling.ton) if calling else "unknown",
+            called_ton=ton_name(called.ton) if called else "unknown",
             timeslot=ts,
             exclusive=bool(channel and channel.exclusive),
             bearer=msg.get(BearerCapability),
@@ -540,3 +553,11 @@ class Q931:
 
     def on_ignored(self, call: Call, msg: Message, now: float) -> None:
         """NOTIFY, FACILITY: nothing for basic call control to do."""
+
+
+def _check_size(msg: Message, request: str) -> None:
+    size = len(encode_message(msg))
+    if size > MAX_MESSAGE_OCTETS:
+        raise LocalProtocolError(f"{request}: the message would be {size} octets, more than one "
+                                 f"I-frame carries ({MAX_MESSAGE_OCTETS}): shorten the numbers or display")
+

@@ -49,6 +49,8 @@ from drivers.e1_card.roles import Role
 PROTOCOL_DISCRIMINATOR = 0x08
 CALL_REF_LEN = 2  # primary rate: 15-bit call reference value + flag
 MAX_CALL_REF = 0x7FFF
+# A message must fit one I-frame: Q.921's N201 is 260 octets (no segmentation on a PRI).
+MAX_MESSAGE_OCTETS = 260
 GLOBAL_CALL_REF = 0
 DUMMY_CALL_REF = -1  # the length-0 "dummy" call reference (decoded; encodable)
 

@@ -33,6 +33,14 @@ class TypeOfNumber(IntEnum):
     ABBREVIATED = 6
 
 
+def ton_name(ton: int) -> str:
+    """'national', 'subscriber', … (numbering.TONS); a value Q.931 does not name is 'unknown'."""
+    try:
+        return TypeOfNumber(ton).name.lower()
+    except ValueError:
+        return "unknown"
+
+
 class NumberingPlan(IntEnum):
     UNKNOWN = 0
     ISDN = 1  # E.164

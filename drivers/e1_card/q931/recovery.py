@@ -161,7 +161,7 @@ class Recovery:
             if mtype == M.STATUS:
                 q.report(None, None, f"ignored: {err}")
             else:
-                q.restarts.reject(err.cause, err.diagnostic, str(err))
+                q.restarts.reject(err.cause, err.diagnostic, str(err), err.from_originator)
             return
         call = q.calls.find(err.call_ref, originator=not err.from_originator)
         partial = err.message

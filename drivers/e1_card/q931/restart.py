@@ -134,12 +134,12 @@ class Restarts:
         if indicator.restart_class == RestartClass.INDICATED_CHANNELS:
             if channel is None or not channel.timeslots:
                 self._status(MANDATORY_IE_MISSING, bytes([ChannelIdentification.IE_ID]),
-                             f"{msg}: restart class 0 without a channel")
+                             f"{msg}: restart class 0 without a channel", msg.from_originator)
                 return
             timeslots = tuple(dict.fromkeys(channel.timeslots))
             if any(ts not in self._pool for ts in timeslots):
                 self._status(IDENTIFIED_CHANNEL_DOES_NOT_EXIST, bytes([ChannelIdentification.IE_ID]),
-                             f"{msg}: no such B-channel")
+                             f"{msg}: no such B-channel", msg.from_originator)
                 return
             self._host.clear_calls_for_restart(timeslots, NORMAL_CLEARING)
             answer: tuple = (channel, indicator)
@@ -168,14 +168,16 @@ class Restarts:
             self._host.emit(ProtocolErrorReported(
                 None, None, f"STATUS on the global call reference (cause {cause.value if cause else '-'})"))
         else:
-            self._status(INVALID_CALL_REFERENCE, b"", f"{msg.name} on the global call reference")
+            self._status(INVALID_CALL_REFERENCE, b"", f"{msg.name} on the global call reference",
+                         msg.from_originator)
 
-    def reject(self, cause: int, diagnostic: bytes, text: str) -> None:
+    def reject(self, cause: int, diagnostic: bytes, text: str, from_originator: bool = True) -> None:
         """A global-reference message the decoder refused: STATUS with its cause."""
-        self._status(cause, diagnostic, text)
+        self._status(cause, diagnostic, text, from_originator)
 
-    def _status(self, cause: int, diagnostic: bytes, text: str) -> None:
-        self._host.send_message(Message(MessageType.STATUS, GLOBAL_CALL_REF, False, (
+    def _status(self, cause: int, diagnostic: bytes, text: str, peer_from_originator: bool) -> None:
+        # Our answer carries the other flag (Q.931 4.3): a STATUS about a RESTART ACK has 0.
+        self._host.send_message(Message(MessageType.STATUS, GLOBAL_CALL_REF, not peer_from_originator, (
             self._host.cause_ie(cause, diagnostic), CallState(int(self.state)))))
         self._host.emit(ProtocolErrorReported(None, cause, text))
 

@@ -99,3 +99,39 @@ def test_pri_command_when_pbxd_is_not_running(box) -> None:
     out = subprocess.run([sys.executable, "-m", "appliance.cli", "pri", "--config", str(config), "status"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and "pbxd is not running" in out.stderr
+
+
+def test_a_span_that_will_not_open_is_a_trunk_down_not_a_dead_daemon(tmp_path: Path) -> None:
+    config = tmp_path / "box.toml"
+    data = Path(tempfile.mkdtemp(prefix="anxin-pbxdata-", dir="/tmp"))
+    config.write_text(
+        f'[box]\nid = "pbx-test-002"\ndata_dir = "{data}"\n[bus]\nmqtt_url = "mqtt://127.0.0.1:1"\n'
+        f'[[telephony.spans]]\nname = "card"\nurl = "dahdi://1?dchan=16"\n', encoding="utf-8")
+    daemon = Pbxd(load_config(config))
+    try:
+        daemon.start()  # no /dev/dahdi here: the trunk is down, the daemon runs
+        assert daemon.healthy()
+        trunk = status(daemon)
+        assert trunk["d_channel"] == "down" and "/dev/dahdi" in trunk["last_change"]
+        assert daemon.status() == "card: D-channel down"
+        reply = control.request(daemon.control_path, {"cmd": "capture", "span": "card", "on": True})
+        assert reply["ok"] is False and "is not open" in reply["error"]
+    finally:
+        daemon.stop()
+
+
+def test_capture_to_an_unwritable_place_is_an_answer_not_a_crash(box, span_dir: Path) -> None:
+    daemon, config = box
+    telco = SimTool("telco", "--dir", str(span_dir))
+    try:
+        telco.expect("ready")
+        daemon.start()
+        out = subprocess.run([sys.executable, "-m", "appliance.cli", "pri", "--config", str(config),
+                              "capture", "span1", "on", "--file", "/proc/anxin/x.pcap"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and "anxin-box pri:" in out.stderr and "Traceback" not in out.stderr
+        reply = control.request(daemon.control_path, {"cmd": "nonsense"})
+        assert reply == {"ok": False, "error": "unknown command 'nonsense' (status, capture)"}
+        assert status(daemon)["name"] == "span1"  # still serving
+    finally:
+        telco.stop()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from drivers.e1_card import g711
+from drivers.e1_card.errors import LocalProtocolError
 from drivers.e1_card.numbering import china_local_plan
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.sim import SimSpan
@@ -92,12 +93,12 @@ def tone_in(frames: list[bytes], timeslot: int) -> bytes:
 
 async def test_incoming_call_answered_with_audio_both_ways(line, tmp_path: Path) -> None:
     telco, out, box = line
-    await telco.execute("call c1 96101 88881234")
+    await telco.execute("call c1 96101 88881234 ton=subscriber")
     incoming = await box_event(box, ev.IncomingCall)
     assert isinstance(incoming, ev.IncomingCall)
     # A local subscriber arrives as 8 digits; the box's rules make it dialable: 029…
     assert incoming.called == "96101"
-    assert incoming.calling == "02988881234" or incoming.calling == "88881234"
+    assert (incoming.calling, incoming.calling_ton) == ("02988881234", "unknown")
     ts = incoming.timeslot
     assert ts in range(1, 32) and ts != 16
     box.proceeding(incoming.call_id)
@@ -181,3 +182,35 @@ async def test_busy_line_refuses_with_17(tmp_path: Path) -> None:
         await box.close()
         telco.stop()
         await asyncio.wait_for(runner, 5)
+
+
+async def test_caller_from_another_area_and_a_mobile(line) -> None:
+    telco, _out, box = line
+    await telco.execute("call c3 96101 1088881234 ton=national")
+    first = await box_event(box, ev.IncomingCall)
+    await telco.execute("call c4 96101 13800138000 ton=national")
+    second = await box_event(box, ev.IncomingCall)
+    assert (first.calling, second.calling) == ("01088881234", "13800138000")
+
+
+async def test_operator_mistakes_are_reported_and_the_line_keeps_running(line, tmp_path: Path) -> None:
+    telco, out, box = line
+    for bad in ("hangup", "hangup c9 16", "call c5 96101 88881234 ts=abc", "call c5",
+                f"play c9 file {tmp_path / 'none.wav'}", "call c5 96101 1 ton=local", "restart 99"):
+        await telco.commands.put(bad)
+        error = await out.wait_for("error", command=bad)
+        assert error["message"]
+    await telco.commands.put("status")
+    status = await out.wait_for("status")
+    assert status["link_up"] is True and status["calls"] == {}
+    await telco.execute("call c6 96101 13800138000")
+    await box_event(box, ev.IncomingCall)
+
+
+async def test_a_message_too_long_for_one_frame_is_refused_before_anything_changes(line) -> None:
+    _telco, _out, box = line
+    with pytest.raises(LocalProtocolError, match="more than one I-frame"):
+        box.setup("9" * 120, "1" * 120, display="x" * 40)
+    assert len(box.q931.idle_timeslots()) == 30
+    with pytest.raises(ValueError, match="not a B-channel"):
+        box.play(16, b"\xd5" * 160)

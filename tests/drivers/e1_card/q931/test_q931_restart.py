@@ -162,3 +162,17 @@ def test_unexpected_restart_acknowledge_is_ignored_and_logged() -> None:
     assert not pair.take("user")
     assert pair.of("user", ProtocolErrorReported)
     assert not pair.of("user", Restarted)
+
+
+@pytest.mark.parametrize(("flag_byte", "our_from_originator"), [(0x00, False), (0x80, True)])
+def test_status_on_the_global_reference_carries_the_other_flag(flag_byte: int,
+                                                               our_from_originator: bool) -> None:
+    pair = Pair()
+    # A RESTART (flag 0) / RESTART ACKNOWLEDGE (flag 1) without its mandatory restart indicator.
+    mtype = MessageType.RESTART if flag_byte == 0 else MessageType.RESTART_ACKNOWLEDGE
+    pair.inject("user", bytes([0x08, 0x02, flag_byte, 0x00, mtype]))
+    pair.exchange()
+    statuses = pair.sent("user", MessageType.STATUS)
+    assert len(statuses) == 1 and statuses[0].call_ref == 0
+    assert statuses[0].from_originator is our_from_originator  # Q.931 4.3
+    assert statuses[0].get(Cause).value == 96
