@@ -101,18 +101,22 @@ def postgresql_db(postgresql: str) -> Iterator[str]:
 # tests/interop/libpri_peer.py). Test modules use: from libpri_peer import LibpriPeer
 # ---------------------------------------------------------------------------
 
-def _load_libpri_peer_module():  # the module lives in a test dir (no package): load it by path
+def _load_interop_module(name: str):  # tests/interop is a test dir (no package): load by path, once
     import importlib.util
     import sys
 
-    if "libpri_peer" not in sys.modules:
-        path = Path(__file__).parent / "interop" / "libpri_peer.py"
-        spec = importlib.util.spec_from_file_location("libpri_peer", path)
+    if name not in sys.modules:
+        path = Path(__file__).parent / "interop" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        sys.modules["libpri_peer"] = module
+        sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules["libpri_peer"]
+    return sys.modules[name]
+
+
+def _load_libpri_peer_module():
+    return _load_interop_module("libpri_peer")
 
 
 @pytest.fixture(scope="session")
@@ -159,19 +163,9 @@ def libpri_peer(libpri_peer_binary: Path, tmp_path: Path) -> Iterator:
 # Test modules use: from pri_interop_kit import ...
 # ---------------------------------------------------------------------------
 
-def _load_pri_interop_kit():  # like _load_libpri_peer_module: a test-dir module, loaded by path
-    import importlib.util
-    import sys
-
-    _load_libpri_peer_module()
-    if "pri_interop_kit" not in sys.modules:
-        path = Path(__file__).parent / "interop" / "pri_interop_kit.py"
-        spec = importlib.util.spec_from_file_location("pri_interop_kit", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["pri_interop_kit"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["pri_interop_kit"]
+def _load_pri_interop_kit():
+    _load_libpri_peer_module()  # the interop test modules import both by name
+    return _load_interop_module("pri_interop_kit")
 
 
 @pytest.fixture

@@ -87,25 +87,67 @@ def decode_ctl_alarms(data: bytes) -> SpanAlarms:
     return SpanAlarms.from_names(message["alarms"])
 
 
+class _SimEnd(Span):
+    """What both ends of the simulated line share: the epolls, the slots and reading media."""
+
+    def __init__(self, url: str, name: str) -> None:
+        super().__init__(url, name)
+        self._dwatch, self._mwatch = select.epoll(), select.epoll()
+        self._slots: list[Slot] = []  # every connection, D-channel first
+        self._closed = False
+        self.dropped = 0
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for slot in self._slots:
+            slot.close()
+        self._dwatch.close()
+        self._mwatch.close()
+
+    def _drop_slots(self) -> None:
+        # Everything goes with the D-channel: the next connection starts afresh.
+        for slot in self._slots:
+            slot.drop()
+
+    def _recv_media(self, media: Slot) -> bytes | None:
+        """A whole frame buffer or None; a lost media connection only logs (signalling goes on)."""
+        while True:
+            try:
+                data = media.recv(MEDIA_FRAME_BYTES + 1)
+            except PeerClosed as exc:
+                log.info("span %s: media connection %s", self.name, exc)
+                return None
+            if data is None:
+                return None
+            if len(data) == MEDIA_FRAME_BYTES:
+                return data
+            self.dropped += 1
+            log.warning("span %s: %d-byte media datagram dropped", self.name, len(data))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SpanError(f"span {self.name} is closed")
+
+
 # -- the span, box side ---------------------------------------------------------------------------
 
 
-class SimSpan(Span):
+class SimSpan(_SimEnd):
     """The box's end of a simulated E1 (connects to DIR/dchan, and DIR/media, DIR/ctl if there)."""
 
     def __init__(self, url: str | os.PathLike[str], *, name: str = "") -> None:
         url_text, directory = _sim_dir(url)
         super().__init__(url_text, name)
         self.directory = directory
-        self._dwatch, self._mwatch = select.epoll(), select.epoll()
         # ctl shares the D-channel's fd so alarm changes wake the shell's D-channel reader.
         self._dchan = Slot(directory / "dchan", "D-channel", self._dwatch)
         self._ctl = Slot(directory / "ctl", "alarm control", self._dwatch)
         self._media = Slot(directory / "media", "media", self._mwatch)
+        self._slots = [self._dchan, self._ctl, self._media]
         self._alarms = NO_ALARMS
         self._down_reason = "not connected yet"
-        self._closed = False
-        self.dropped = 0
         try:
             self.reopen()
         except SpanError as exc:  # the telco may come later: "down" until reopen() succeeds
@@ -172,18 +214,7 @@ class SimSpan(Span):
     def read_media(self) -> bytes | None:
         """A frame buffer or None; a lost media connection only logs (signalling goes on)."""
         self._check_open()
-        while True:
-            try:
-                data = self._media.recv(MEDIA_FRAME_BYTES + 1)
-            except PeerClosed as exc:
-                log.info("span %s: media connection %s", self.name, exc)
-                return None
-            if data is None:
-                return None
-            if len(data) == MEDIA_FRAME_BYTES:
-                return data
-            self.dropped += 1
-            log.warning("span %s: %d-byte media datagram dropped", self.name, len(data))
+        return self._recv_media(self._media)
 
     def write_media(self, buf: bytes) -> None:
         self._check_open()
@@ -211,19 +242,11 @@ class SimSpan(Span):
         return span_state(not self._closed and self._dchan.connected, self.alarms)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for slot in (self._dchan, self._ctl, self._media):
-            slot.close()
-        self._dwatch.close()
-        self._mwatch.close()
+        super().close()
         self._down_reason = "closed"
 
     def _lost(self, reason: str) -> SpanError:
-        # Everything goes with the D-channel: the next reopen() starts afresh.
-        for slot in (self._dchan, self._ctl, self._media):
-            slot.drop()
+        self._drop_slots()
         self._alarms = NO_ALARMS
         self._down_reason = reason
         log.info("%s", reason)
@@ -243,15 +266,11 @@ class SimSpan(Span):
             except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 log.warning("span %s: bad alarm datagram %r dropped: %s", self.name, data[:80], exc)
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise SpanError(f"span {self.name} is closed")
-
 
 # -- the span, network (telco) side ------------------------------------------------------------
 
 
-class SimSpanServer(Span):
+class SimSpanServer(_SimEnd):
     """The telco's end: owns DIR, listens, serves one box at a time, clocks the media.
 
     As a Span it can sit under a network-role PriSpan; ``send_media`` is its 20 ms tick,
@@ -264,14 +283,11 @@ class SimSpanServer(Span):
         url, path = _sim_dir(directory)
         super().__init__(url, name)
         self.directory = path
-        self._dwatch, self._mwatch = select.epoll(), select.epoll()
         self._dchan = Slot(path / "dchan", "D-channel", self._dwatch)
         self._ctl = Slot(path / "ctl", "alarm control", self._dwatch) if ctl else None
         self._media = Slot(path / "media", "media", self._mwatch) if media else None
         self._slots = [s for s in (self._dchan, self._ctl, self._media) if s is not None]
         self._sent = NO_ALARMS
-        self._closed = False
-        self.dropped = 0
         try:
             path.mkdir(parents=True, exist_ok=True)
             for slot in self._slots:
@@ -309,8 +325,7 @@ class SimSpanServer(Span):
                 data = self._dchan.recv(MAX_FRAME + len(FCS_FILL))
             except PeerClosed as exc:
                 reason = f"span {self.name} D-channel at {self._dchan.path}: box connection {exc}"
-                for slot in self._slots:
-                    slot.drop()
+                self._drop_slots()
                 log.info("%s", reason)
                 raise SpanError(reason) from None
             if data is None:
@@ -333,8 +348,7 @@ class SimSpanServer(Span):
             if not self._dchan.send(bytes(frame) + FCS_FILL):
                 self.dropped += 1
         except PeerClosed as exc:
-            for slot in self._slots:
-                slot.drop()
+            self._drop_slots()
             raise SpanError(f"span {self.name} D-channel at {self._dchan.path}: sending {exc}") from None
 
     def media_fileno(self) -> int | None:
@@ -373,18 +387,7 @@ class SimSpanServer(Span):
         if self._media is None:
             return None
         self._media.accept()
-        while True:
-            try:
-                data = self._media.recv(MEDIA_FRAME_BYTES + 1)
-            except PeerClosed as exc:
-                log.info("span %s: media connection %s", self.name, exc)
-                return None
-            if data is None:
-                return None
-            if len(data) == MEDIA_FRAME_BYTES:
-                return data
-            self.dropped += 1
-            log.warning("span %s: %d-byte media datagram dropped", self.name, len(data))
+        return self._recv_media(self._media)
 
     def send_alarms(self, alarms: SpanAlarms | Iterable[str]) -> None:
         """Signal layer-1 alarms to the box (SpanAlarms() or [] clears them)."""
@@ -404,15 +407,6 @@ class SimSpanServer(Span):
     @property
     def state(self) -> str:
         return span_state(not self._closed and self.connected, self.alarms)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for slot in self._slots:
-            slot.close()
-        self._dwatch.close()
-        self._mwatch.close()
 
     def _accept(self) -> None:
         if self._closed:
@@ -437,7 +431,3 @@ class SimSpanServer(Span):
             self._ctl.send(encode_ctl_alarms(self._sent))
         except PeerClosed:
             pass
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise SpanError(f"span {self.name} is closed")

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import select
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,37 @@ def _port_path(url: str | os.PathLike[str]) -> Path:
     return Path(parse_fxs_url(text)[1] if text.startswith("sim://") else os.path.abspath(text))
 
 
+class _SlotEnd(ABC):
+    """What the port and the handset share: one slot at ``path`` under one epoll, audio out, close."""
+
+    path: Path
+    dropped: int
+
+    def _open_slot(self, path: Path) -> None:
+        self.path = path
+        self._watch = select.epoll()
+        self._slot = Slot(path, "FXS port", self._watch)
+        self._closed = False
+        self.dropped = 0
+
+    def fileno(self) -> int:
+        return self._watch.fileno()
+
+    def write_audio(self, frame: bytes) -> None:
+        """160 bytes of A-law (20 ms) to the other end."""
+        self._send(bytes([AUDIO]) + check_audio(frame))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._slot.close()
+            self._watch.close()
+
+    @abstractmethod
+    def _send(self, datagram: bytes) -> None:
+        """One datagram to the other end (each side deals with a missing peer its own way)."""
+
+
 # -- FXS: box side -------------------------------------------------------------------------------
 
 
@@ -102,20 +134,16 @@ def _split_datagram(data: bytes) -> Audio | object:
     raise ValueError(f"unknown datagram type byte {data[0]:#04x}")
 
 
-class SimFxsPort(FxsPort):
+class SimFxsPort(_SlotEnd, FxsPort):
     """The box's end of a simulated FXS line: listens at PATH for one handset."""
 
     def __init__(self, url: str | os.PathLike[str]) -> None:
         path = _port_path(url)
         super().__init__(f"sim://{path}")
-        self.path = path
-        self._watch = select.epoll()
-        self._slot = Slot(self.path, "FXS port", self._watch)
+        self._open_slot(path)
         self._events: deque[FxsEvent] = deque()
         self._off_hook = False
         self._ringing = False
-        self._closed = False
-        self.dropped = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._slot.listen()
@@ -131,9 +159,6 @@ class SimFxsPort(FxsPort):
     @property
     def off_hook(self) -> bool:
         return self._off_hook
-
-    def fileno(self) -> int:
-        return self._watch.fileno()
 
     def read_event(self) -> FxsEvent | None:
         if self._closed:
@@ -159,15 +184,6 @@ class SimFxsPort(FxsPort):
 
     def tone(self, name: str) -> None:
         self._send(_json_control({"tone": check_tone(name)}))
-
-    def write_audio(self, frame: bytes) -> None:
-        self._send(bytes([AUDIO]) + check_audio(frame))
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._slot.close()
-            self._watch.close()
 
     def _take(self, data: bytes) -> None:
         try:
@@ -257,16 +273,12 @@ def _handset_events(message: object) -> list[HandsetEvent]:
     return events
 
 
-class SimHandsetLink:
+class SimHandsetLink(_SlotEnd):
     """A simulated phone's connection to a SimFxsPort (the handset side of CONTRACTS §4)."""
 
     def __init__(self, url: str | os.PathLike[str]) -> None:
-        self.path = _port_path(url)
-        self._watch = select.epoll()
-        self._slot = Slot(self.path, "FXS port", self._watch)
+        self._open_slot(_port_path(url))
         self._events: deque[HandsetEvent | Audio] = deque()
-        self._closed = False
-        self.dropped = 0
         self.reopen()
 
     @property
@@ -283,9 +295,6 @@ class SimHandsetLink:
             except OSError as exc:
                 raise SpanError(f"connecting handset to FXS port at {self.path}: "
                                 f"{exc.strerror or exc}") from exc
-
-    def fileno(self) -> int:
-        return self._watch.fileno()
 
     def read_event(self) -> HandsetEvent | Audio | None:
         """Ring / CallerId / Tone / Audio or None; SpanError once when the box goes away."""
@@ -315,15 +324,6 @@ class SimHandsetLink:
 
     def dtmf(self, digits: str) -> None:
         self._send(_json_control({"dtmf": check_digits(digits)}))
-
-    def write_audio(self, frame: bytes) -> None:
-        self._send(bytes([AUDIO]) + check_audio(frame))
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._slot.close()
-            self._watch.close()
 
     def __enter__(self) -> SimHandsetLink:
         return self

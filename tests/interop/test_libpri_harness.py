@@ -4,10 +4,8 @@ stack is put on either side of them."""
 
 from __future__ import annotations
 
-import shutil
 import struct
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import libpri_peer as peer_module
@@ -41,20 +39,10 @@ def q931_types(path: Path) -> list[tuple[bool, int]]:
 
 
 @pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    """A short directory for AF_UNIX sockets (paths must stay under 108 bytes)."""
-    path = Path(tempfile.mkdtemp(dir="/tmp", prefix="pri-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def pair(libpri_peer: Callable[..., LibpriPeer], sock_dir: Path) -> tuple[LibpriPeer, LibpriPeer]:
+def pair(libpri_peer: Callable[..., LibpriPeer], pri_dir: Path) -> tuple[LibpriPeer, LibpriPeer]:
     """The sim topology: libpri network listening at DIR/dchan, libpri user connecting."""
-    net = libpri_peer("network", sock_dir / "dchan", pcap=sock_dir / "net.pcap")
-    user = libpri_peer("user", sock_dir / "dchan")
+    net = libpri_peer("network", pri_dir / "dchan", pcap=pri_dir / "net.pcap")
+    user = libpri_peer("user", pri_dir / "dchan")
     net.wait_up()
     user.wait_up()
     return net, user
@@ -67,7 +55,7 @@ def test_link_comes_up_on_both_sides(pair: tuple[LibpriPeer, LibpriPeer]) -> Non
 
 
 def test_user_call_answered_by_network_then_cleared(pair: tuple[LibpriPeer, LibpriPeer],
-                                                    sock_dir: Path) -> None:
+                                                    pri_dir: Path) -> None:
     net, user = pair
     user.call(1, "12345", "678")
     ring = net.expect("RING", called="12345", calling="678", requested=-1, exclusive=0)
@@ -80,7 +68,7 @@ def test_user_call_answered_by_network_then_cleared(pair: tuple[LibpriPeer, Libp
     net.answer(call_id)
     assert user.expect("ANSWER", id=1).int("channel") == channel
     net.ping()
-    types = q931_types(sock_dir / "net.pcap")  # libpri's user side acknowledges CONNECT itself
+    types = q931_types(pri_dir / "net.pcap")  # libpri's user side acknowledges CONNECT itself
     assert types.index((False, CONNECT_ACK)) > types.index((True, CONNECT))
 
     user.hangup(1, 16)  # DISCONNECT → network answers RELEASE → user sends RELEASE COMPLETE
@@ -104,9 +92,9 @@ def test_network_call_rejected_busy_by_user(pair: tuple[LibpriPeer, LibpriPeer])
     user.expect("CLEARED", id=ring.int("id"))
 
 
-def test_auto_reject_and_auto_answer(libpri_peer: Callable[..., LibpriPeer], sock_dir: Path) -> None:
-    net = libpri_peer("network", sock_dir / "dchan", auto_reject=34)
-    user = libpri_peer("user", sock_dir / "dchan")
+def test_auto_reject_and_auto_answer(libpri_peer: Callable[..., LibpriPeer], pri_dir: Path) -> None:
+    net = libpri_peer("network", pri_dir / "dchan", auto_reject=34)
+    user = libpri_peer("user", pri_dir / "dchan")
     user.wait_up()
     user.call(3, "800", "900", channel=9)
     assert user.expect("HANGUP", id=3).int("cause") == 34  # 34 goes out as RELEASE COMPLETE
@@ -140,9 +128,9 @@ def test_reset_one_channel(pair: tuple[LibpriPeer, LibpriPeer]) -> None:
 
 
 def test_load_generator_places_sequential_calls(libpri_peer: Callable[..., LibpriPeer],
-                                                sock_dir: Path) -> None:
-    net = libpri_peer("network", sock_dir / "dchan", auto_answer=True, quiet=True)
-    user = libpri_peer("user", sock_dir / "dchan", quiet=True)
+                                                pri_dir: Path) -> None:
+    net = libpri_peer("network", pri_dir / "dchan", auto_answer=True, quiet=True)
+    user = libpri_peer("user", pri_dir / "dchan", quiet=True)
     user.wait_up()
     done = user.load(50, 1)
     assert done["n"] == 50 and done["ok"] == 50 and done["failed"] == 0
@@ -158,10 +146,10 @@ def test_load_generator_places_sequential_calls(libpri_peer: Callable[..., Libpr
     assert cpu_user >= 0 and cpu_sys >= 0 and cpu_user + cpu_sys < 30
 
 
-def test_roles_can_swap_listening_side(libpri_peer: Callable[..., LibpriPeer], sock_dir: Path) -> None:
+def test_roles_can_swap_listening_side(libpri_peer: Callable[..., LibpriPeer], pri_dir: Path) -> None:
     """Our telco simulator listens as the network; libpri's user side then connects."""
-    user = libpri_peer("user", sock_dir / "dchan", listen=True)
-    net = libpri_peer("network", sock_dir / "dchan", listen=False, auto_answer=True)
+    user = libpri_peer("user", pri_dir / "dchan", listen=True)
+    net = libpri_peer("network", pri_dir / "dchan", listen=False, auto_answer=True)
     user.wait_up()
     net.wait_up()
     user.call(1, "110", "120")
@@ -176,15 +164,15 @@ def test_bad_commands_are_refused(pair: tuple[LibpriPeer, LibpriPeer]) -> None:
     net.ping()
 
 
-def test_pcap_records_frames_with_direction(pair: tuple[LibpriPeer, LibpriPeer], sock_dir: Path) -> None:
+def test_pcap_records_frames_with_direction(pair: tuple[LibpriPeer, LibpriPeer], pri_dir: Path) -> None:
     net, _ = pair
     net.ping()
-    data = (sock_dir / "net.pcap").read_bytes()
+    data = (pri_dir / "net.pcap").read_bytes()
     magic, _, _, _, _, _, linktype = struct.unpack("<IHHiIII", data[:24])
     assert magic == 0xA1B2C3D4 and linktype == 177  # LINKTYPE_LINUX_LAPD
     pseudo = data[40:56]
     assert pseudo[:2] == b"\x00\x04" and pseudo[6] == 1  # sent by us, we are the network
-    frames = pcap_records(sock_dir / "net.pcap")
+    frames = pcap_records(pri_dir / "net.pcap")
     # Both libpri sides send SABME at start (P=1); each answers the other's with UA (F=1).
     assert frames[0] == (True, bytes([0x02, 0x01, 0x7F]))  # SABME, C/R=1: network command
     assert (False, bytes([0x00, 0x01, 0x7F])) in frames[:4]  # the user's SABME, C/R=0

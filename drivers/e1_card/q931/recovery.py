@@ -261,27 +261,19 @@ class Recovery:
 
     def timer_expired(self, call: Call, name: str, now: float) -> None:
         q = self.q
-        sends = call.sends.get(name, 1)
         if name == "T303":
-            if sends < 2 and call.setup is not None:
-                q.send_message(call.setup)
-                q.start_timer(call, "T303", now)
-                call.sends[name] = sends + 1
-            else:
+            if not self._send_again(call, name, call.setup, now):
                 q.send_call(call, M.RELEASE_COMPLETE, q.cause_ie(causes.RECOVERY_ON_TIMER_EXPIRY))
                 q.end_call(call, causes.RECOVERY_ON_TIMER_EXPIRY)
         elif name == "T305":
             q.send_release(call, call.disconnect_cause or causes.NORMAL_CLEARING, now)
         elif name == "T308":
-            if sends < 2 and call.release is not None:
-                q.send_message(call.release)
-                q.start_timer(call, "T308", now)
-                call.sends[name] = sends + 1
-            else:
+            if not self._send_again(call, name, call.release, now):
                 self._t308_final(call, now)
         elif name == "T309":
             q.end_call(call, causes.TEMPORARY_FAILURE)
         elif name == "T322":
+            sends = call.sends.get(name, 1)
             if sends < q.timers.status_enquiry_attempts:
                 q.send_call(call, M.STATUS_ENQUIRY)
                 q.start_timer(call, "T322", now)
@@ -293,6 +285,19 @@ class Recovery:
             q.send_disconnect(call, causes.INVALID_NUMBER_FORMAT, now)
         else:  # T304, T310, T313: the peer never went on with the call
             q.send_disconnect(call, causes.RECOVERY_ON_TIMER_EXPIRY, now)
+
+    def _send_again(self, call: Call, name: str, message: Message | None, now: float) -> bool:
+        """On the first expiry of T303/T308, resend what started it and restart the timer.
+
+        False on the second expiry (or with nothing kept to resend): the caller gives up.
+        """
+        sends = call.sends.get(name, 1)
+        if sends >= 2 or message is None:
+            return False
+        self.q.send_message(message)
+        self.q.start_timer(call, name, now)
+        call.sends[name] = sends + 1
+        return True
 
     def _t308_final(self, call: Call, now: float) -> None:
         """Second T308: the channel goes to maintenance and is restarted (Q.931 5.3.4.3)."""

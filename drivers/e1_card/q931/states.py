@@ -109,39 +109,65 @@ def _clearing_rows(our_disconnect: S, their_disconnect: S) -> dict[S, dict[Trigg
     }
 
 
+def _stay(state: S, *triggers: Trigger) -> dict[Trigger, S]:
+    return {trigger: state for trigger in triggers}
+
+
+def _calling_rows(initiated: S, overlap: S, proceeding: S, delivered: S, *,
+                  our_disconnect: S) -> dict[S, dict[Trigger, S]]:
+    """We sent SETUP (U1-U4 on the user side, N6/N25/N9/N7 on the network side).
+
+    The mirror numbering makes both sides the same table: the peer's answers move the
+    call on, PROGRESS and INFORMATION keep it where it is, hangup sends DISCONNECT.
+    """
+    kept = (M.PROGRESS, M.INFORMATION, R.INFORMATION)
+    return {
+        initiated: _row(initiated, {
+            M.SETUP_ACKNOWLEDGE: overlap, M.CALL_PROCEEDING: proceeding, M.ALERTING: delivered,
+            M.CONNECT: S.ACTIVE, R.HANGUP: our_disconnect}),
+        overlap: _row(overlap, {
+            M.CALL_PROCEEDING: proceeding, M.ALERTING: delivered, M.CONNECT: S.ACTIVE,
+            **_stay(overlap, *kept), R.HANGUP: our_disconnect}),
+        proceeding: _row(proceeding, {
+            M.ALERTING: delivered, M.CONNECT: S.ACTIVE, **_stay(proceeding, *kept),
+            R.HANGUP: our_disconnect}),
+        delivered: _row(delivered, {
+            M.CONNECT: S.ACTIVE, **_stay(delivered, *kept), R.HANGUP: our_disconnect}),
+    }
+
+
+def _called_rows(present: S, overlap: S, proceeding: S, alerting: S, *, answered: S, our_disconnect: S,
+                 information_after_proceeding: bool) -> dict[S, dict[Trigger, S]]:
+    """We received SETUP (U6/U25/U9/U7 on the user side, N1-N4 on the network side).
+
+    Our requests move the call on; ``answered`` is where answer() leads (the user waits
+    in U8 for CONNECT ACKNOWLEDGE, the network is active at once). Hangup in the first
+    state rejects the SETUP with RELEASE COMPLETE.
+    """
+    kept = (M.INFORMATION, R.PROGRESS)
+    later = (*kept, R.INFORMATION) if information_after_proceeding else kept
+    return {
+        present: _row(present, {
+            R.SETUP_ACKNOWLEDGE: overlap, R.PROCEEDING: proceeding, R.ALERTING: alerting,
+            R.ANSWER: answered, R.HANGUP: S.NULL}),
+        overlap: _row(overlap, {
+            R.PROCEEDING: proceeding, R.ALERTING: alerting, R.ANSWER: answered,
+            **_stay(overlap, *kept), R.HANGUP: our_disconnect}),
+        proceeding: _row(proceeding, {
+            R.ALERTING: alerting, R.ANSWER: answered, **_stay(proceeding, *later),
+            R.HANGUP: our_disconnect}),
+        alerting: _row(alerting, {
+            R.ANSWER: answered, **_stay(alerting, *later), R.HANGUP: our_disconnect}),
+    }
+
+
 USER_TRANSITIONS: dict[S, dict[Trigger, S]] = {
     S.NULL: {R.SETUP: S.CALL_INITIATED, M.SETUP: S.CALL_PRESENT, R.HANGUP: S.NULL},
-    # --- calls the user originates (we sent SETUP) ---
-    S.CALL_INITIATED: _row(S.CALL_INITIATED, {
-        M.SETUP_ACKNOWLEDGE: S.OVERLAP_SENDING, M.CALL_PROCEEDING: S.OUTGOING_CALL_PROCEEDING,
-        M.ALERTING: S.CALL_DELIVERED, M.CONNECT: S.ACTIVE, R.HANGUP: S.DISCONNECT_REQUEST}),
-    S.OVERLAP_SENDING: _row(S.OVERLAP_SENDING, {
-        M.CALL_PROCEEDING: S.OUTGOING_CALL_PROCEEDING, M.ALERTING: S.CALL_DELIVERED,
-        M.CONNECT: S.ACTIVE, M.PROGRESS: S.OVERLAP_SENDING, M.INFORMATION: S.OVERLAP_SENDING,
-        R.INFORMATION: S.OVERLAP_SENDING, R.HANGUP: S.DISCONNECT_REQUEST}),
-    S.OUTGOING_CALL_PROCEEDING: _row(S.OUTGOING_CALL_PROCEEDING, {
-        M.ALERTING: S.CALL_DELIVERED, M.CONNECT: S.ACTIVE, M.PROGRESS: S.OUTGOING_CALL_PROCEEDING,
-        M.INFORMATION: S.OUTGOING_CALL_PROCEEDING, R.INFORMATION: S.OUTGOING_CALL_PROCEEDING,
-        R.HANGUP: S.DISCONNECT_REQUEST}),
-    S.CALL_DELIVERED: _row(S.CALL_DELIVERED, {
-        M.CONNECT: S.ACTIVE, M.PROGRESS: S.CALL_DELIVERED, M.INFORMATION: S.CALL_DELIVERED,
-        R.INFORMATION: S.CALL_DELIVERED, R.HANGUP: S.DISCONNECT_REQUEST}),
-    # --- calls the network originates (we received SETUP) ---
-    S.CALL_PRESENT: _row(S.CALL_PRESENT, {
-        R.SETUP_ACKNOWLEDGE: S.OVERLAP_RECEIVING, R.PROCEEDING: S.INCOMING_CALL_PROCEEDING,
-        R.ALERTING: S.CALL_RECEIVED, R.ANSWER: S.CONNECT_REQUEST,
-        R.HANGUP: S.NULL}),  # reject the SETUP with RELEASE COMPLETE
-    S.OVERLAP_RECEIVING: _row(S.OVERLAP_RECEIVING, {
-        M.INFORMATION: S.OVERLAP_RECEIVING, R.PROCEEDING: S.INCOMING_CALL_PROCEEDING,
-        R.ALERTING: S.CALL_RECEIVED, R.ANSWER: S.CONNECT_REQUEST, R.PROGRESS: S.OVERLAP_RECEIVING,
-        R.HANGUP: S.DISCONNECT_REQUEST}),
-    S.INCOMING_CALL_PROCEEDING: _row(S.INCOMING_CALL_PROCEEDING, {
-        M.INFORMATION: S.INCOMING_CALL_PROCEEDING, R.ALERTING: S.CALL_RECEIVED,
-        R.ANSWER: S.CONNECT_REQUEST, R.PROGRESS: S.INCOMING_CALL_PROCEEDING,
-        R.HANGUP: S.DISCONNECT_REQUEST}),
-    S.CALL_RECEIVED: _row(S.CALL_RECEIVED, {
-        M.INFORMATION: S.CALL_RECEIVED, R.ANSWER: S.CONNECT_REQUEST, R.PROGRESS: S.CALL_RECEIVED,
-        R.HANGUP: S.DISCONNECT_REQUEST}),
+    **_calling_rows(S.CALL_INITIATED, S.OVERLAP_SENDING, S.OUTGOING_CALL_PROCEEDING, S.CALL_DELIVERED,
+                    our_disconnect=S.DISCONNECT_REQUEST),
+    **_called_rows(S.CALL_PRESENT, S.OVERLAP_RECEIVING, S.INCOMING_CALL_PROCEEDING, S.CALL_RECEIVED,
+                   answered=S.CONNECT_REQUEST, our_disconnect=S.DISCONNECT_REQUEST,
+                   information_after_proceeding=False),
     S.CONNECT_REQUEST: _row(S.CONNECT_REQUEST, {
         M.CONNECT_ACKNOWLEDGE: S.ACTIVE, M.INFORMATION: S.CONNECT_REQUEST,
         R.HANGUP: S.DISCONNECT_REQUEST}),
@@ -152,38 +178,12 @@ USER_TRANSITIONS: dict[S, dict[Trigger, S]] = {
 
 NETWORK_TRANSITIONS: dict[S, dict[Trigger, S]] = {
     S.NULL: {R.SETUP: S.CALL_PRESENT, M.SETUP: S.CALL_INITIATED, R.HANGUP: S.NULL},
-    # --- calls the user originates (we received SETUP) ---
-    S.CALL_INITIATED: _row(S.CALL_INITIATED, {
-        R.SETUP_ACKNOWLEDGE: S.OVERLAP_SENDING, R.PROCEEDING: S.OUTGOING_CALL_PROCEEDING,
-        R.ALERTING: S.CALL_DELIVERED, R.ANSWER: S.ACTIVE,
-        R.HANGUP: S.NULL}),  # reject the SETUP with RELEASE COMPLETE
-    S.OVERLAP_SENDING: _row(S.OVERLAP_SENDING, {
-        M.INFORMATION: S.OVERLAP_SENDING, R.PROCEEDING: S.OUTGOING_CALL_PROCEEDING,
-        R.ALERTING: S.CALL_DELIVERED, R.ANSWER: S.ACTIVE, R.PROGRESS: S.OVERLAP_SENDING,
-        R.HANGUP: S.DISCONNECT_INDICATION}),
-    S.OUTGOING_CALL_PROCEEDING: _row(S.OUTGOING_CALL_PROCEEDING, {
-        M.INFORMATION: S.OUTGOING_CALL_PROCEEDING, R.ALERTING: S.CALL_DELIVERED, R.ANSWER: S.ACTIVE,
-        R.PROGRESS: S.OUTGOING_CALL_PROCEEDING, R.INFORMATION: S.OUTGOING_CALL_PROCEEDING,
-        R.HANGUP: S.DISCONNECT_INDICATION}),
-    S.CALL_DELIVERED: _row(S.CALL_DELIVERED, {
-        M.INFORMATION: S.CALL_DELIVERED, R.ANSWER: S.ACTIVE, R.PROGRESS: S.CALL_DELIVERED,
-        R.INFORMATION: S.CALL_DELIVERED, R.HANGUP: S.DISCONNECT_INDICATION}),
-    # --- calls the network originates (we sent SETUP) ---
-    S.CALL_PRESENT: _row(S.CALL_PRESENT, {
-        M.SETUP_ACKNOWLEDGE: S.OVERLAP_RECEIVING, M.CALL_PROCEEDING: S.INCOMING_CALL_PROCEEDING,
-        M.ALERTING: S.CALL_RECEIVED, M.CONNECT: S.ACTIVE,  # N8 passed through: CONNECT ACK sent
-        R.HANGUP: S.DISCONNECT_INDICATION}),
-    S.OVERLAP_RECEIVING: _row(S.OVERLAP_RECEIVING, {
-        M.CALL_PROCEEDING: S.INCOMING_CALL_PROCEEDING, M.ALERTING: S.CALL_RECEIVED,
-        M.CONNECT: S.ACTIVE, M.PROGRESS: S.OVERLAP_RECEIVING, M.INFORMATION: S.OVERLAP_RECEIVING,
-        R.INFORMATION: S.OVERLAP_RECEIVING, R.HANGUP: S.DISCONNECT_INDICATION}),
-    S.INCOMING_CALL_PROCEEDING: _row(S.INCOMING_CALL_PROCEEDING, {
-        M.ALERTING: S.CALL_RECEIVED, M.CONNECT: S.ACTIVE, M.PROGRESS: S.INCOMING_CALL_PROCEEDING,
-        M.INFORMATION: S.INCOMING_CALL_PROCEEDING, R.INFORMATION: S.INCOMING_CALL_PROCEEDING,
-        R.HANGUP: S.DISCONNECT_INDICATION}),
-    S.CALL_RECEIVED: _row(S.CALL_RECEIVED, {
-        M.CONNECT: S.ACTIVE, M.PROGRESS: S.CALL_RECEIVED, M.INFORMATION: S.CALL_RECEIVED,
-        R.INFORMATION: S.CALL_RECEIVED, R.HANGUP: S.DISCONNECT_INDICATION}),
+    **_called_rows(S.CALL_INITIATED, S.OVERLAP_SENDING, S.OUTGOING_CALL_PROCEEDING, S.CALL_DELIVERED,
+                   answered=S.ACTIVE, our_disconnect=S.DISCONNECT_INDICATION,
+                   information_after_proceeding=True),
+    # CONNECT received in N6-N7 goes straight to N10: N8 is passed through, CONNECT ACK sent.
+    **_calling_rows(S.CALL_PRESENT, S.OVERLAP_RECEIVING, S.INCOMING_CALL_PROCEEDING, S.CALL_RECEIVED,
+                    our_disconnect=S.DISCONNECT_INDICATION),
     # N8 only exists for a moment (CONNECT received, CONNECT ACK not yet sent).
     S.CONNECT_REQUEST: _row(S.CONNECT_REQUEST, {R.HANGUP: S.DISCONNECT_INDICATION}),
     S.ACTIVE: _row(S.ACTIVE, {

@@ -54,8 +54,31 @@ def box(span_dir: Path, telco: SimSpanServer) -> Iterator[SimSpan]:
         yield span
 
 
+@pytest.fixture
+def raw_line(span_dir: Path) -> Iterator[tuple[SimSpan, socket.socket]]:
+    """A SimSpan connected to a bare listener at DIR/dchan (no server, no media): (span, raw)."""
+    span_dir.mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(str(span_dir / "dchan"))
+    listener.listen(1)
+    with listener, SimSpan(span_dir, name="span1") as span:
+        raw, _ = listener.accept()
+        with raw:
+            yield span, raw
+
+
 def audio(seed: int) -> bytes:
     return bytes((seed + i) % 256 for i in range(160))
+
+
+def assert_line_carries(span: SimSpan, telco: SimSpanServer) -> None:
+    """A frame each way on the D-channel and a media tick to the box get through."""
+    span.write_dchannel(SABME)
+    assert telco.read_dchannel() == SABME
+    telco.write_dchannel(UA)
+    assert span.read_dchannel() == UA
+    assert telco.send_media(IDLE_MEDIA_FRAME)
+    assert span.read_media() == IDLE_MEDIA_FRAME
 
 
 # -- D-channel --------------------------------------------------------------------------------
@@ -72,19 +95,14 @@ def test_dchannel_frames_cross_both_ways(box: SimSpan, telco: SimSpanServer) -> 
     assert [box.read_dchannel(), box.read_dchannel(), box.read_dchannel()] == [UA, I_FRAME, None]
 
 
-def test_box_puts_fcs_bytes_on_the_wire_and_ignores_them_on_receipt(span_dir: Path) -> None:
-    span_dir.mkdir(parents=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(str(span_dir / "dchan"))
-    listener.listen(1)
-    with listener, SimSpan(span_dir, name="span1") as span:
-        raw, _ = listener.accept()
-        with raw:
-            assert span.state == "up" and not span.media_connected
-            span.write_dchannel(SABME)
-            assert raw.recv(100) == SABME + b"\x00\x00"
-            raw.send(UA + b"\xab\xcd")  # a real FCS, or anything: the receiver strips 2 bytes
-            assert span.read_dchannel() == UA
+def test_box_puts_fcs_bytes_on_the_wire_and_ignores_them_on_receipt(
+        raw_line: tuple[SimSpan, socket.socket]) -> None:
+    span, raw = raw_line
+    assert span.state == "up" and not span.media_connected
+    span.write_dchannel(SABME)
+    assert raw.recv(100) == SABME + b"\x00\x00"
+    raw.send(UA + b"\xab\xcd")  # a real FCS, or anything: the receiver strips 2 bytes
+    assert span.read_dchannel() == UA
 
 
 def test_server_puts_fcs_bytes_on_the_wire_and_ignores_them_on_receipt(telco: SimSpanServer,
@@ -98,22 +116,16 @@ def test_server_puts_fcs_bytes_on_the_wire_and_ignores_them_on_receipt(telco: Si
         assert telco.read_dchannel() == SABME
 
 
-def test_bad_dchannel_datagrams_are_dropped(span_dir: Path) -> None:
-    span_dir.mkdir(parents=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(str(span_dir / "dchan"))
-    listener.listen(1)
-    with listener, SimSpan(span_dir, name="span1") as span:
-        raw, _ = listener.accept()
-        with raw:
-            for junk in (b"\x00", b"\x00\x00", b"", bytes(5000)):  # no frame / empty / oversize
-                raw.send(junk)
-            raw.send(UA + b"\x00\x00")
-            assert span.read_dchannel() == UA
-            assert span.dropped == 4
-            assert span.state == "up"  # an empty datagram is not mistaken for a hang-up
-            with pytest.raises(ValueError, match="LAPD frame"):
-                span.write_dchannel(b"")
+def test_bad_dchannel_datagrams_are_dropped(raw_line: tuple[SimSpan, socket.socket]) -> None:
+    span, raw = raw_line
+    for junk in (b"\x00", b"\x00\x00", b"", bytes(5000)):  # no frame / empty / oversize
+        raw.send(junk)
+    raw.send(UA + b"\x00\x00")
+    assert span.read_dchannel() == UA
+    assert span.dropped == 4
+    assert span.state == "up"  # an empty datagram is not mistaken for a hang-up
+    with pytest.raises(ValueError, match="LAPD frame"):
+        span.write_dchannel(b"")
 
 
 # -- media ------------------------------------------------------------------------------------
@@ -197,12 +209,7 @@ def test_reconnect_after_the_box_closes(span_dir: Path, telco: SimSpanServer) ->
     with SimSpan(span_dir, name="span1") as second:
         telco.reopen()
         assert telco.state == "up" and telco.media_connected
-        second.write_dchannel(SABME)
-        assert telco.read_dchannel() == SABME
-        telco.write_dchannel(UA)
-        assert second.read_dchannel() == UA
-        assert telco.send_media(IDLE_MEDIA_FRAME)
-        assert second.read_media() == IDLE_MEDIA_FRAME
+        assert_line_carries(second, telco)
 
 
 def test_reconnect_after_the_server_restarts(span_dir: Path) -> None:
@@ -225,12 +232,7 @@ def test_reconnect_after_the_server_restarts(span_dir: Path) -> None:
     with SimSpanServer(span_dir, name="telco") as restarted, span:
         span.reopen()
         assert span.state == "up" and span.dchannel_fileno() == fd_before
-        span.write_dchannel(SABME)
-        assert restarted.read_dchannel() == SABME
-        restarted.write_dchannel(UA)
-        assert span.read_dchannel() == UA
-        assert restarted.send_media(IDLE_MEDIA_FRAME)
-        assert span.read_media() == IDLE_MEDIA_FRAME
+        assert_line_carries(span, restarted)
 
 
 def test_box_that_starts_before_the_telco_comes_up_down(span_dir: Path) -> None:

@@ -6,7 +6,7 @@ Two cores over the fake network (LinkPair) or one core against a scripted peer (
 from __future__ import annotations
 
 import pytest
-from lapd_testkit import LinkPair, Peer, drop, duplicate, kind_is, swap_with_next
+from lapd_testkit import Filter, LinkPair, Peer, drop, duplicate, kind_is, swap_with_next
 
 from drivers.e1_card.errors import LocalProtocolError
 from drivers.e1_card.lapd import (
@@ -26,6 +26,21 @@ pytestmark = pytest.mark.timeout(60)
 
 def payloads(n: int, prefix: bytes = b"m") -> list[bytes]:
     return [prefix + str(i).encode() for i in range(n)]
+
+
+def user_sends(n: int, seconds: float, *user_wire: Filter) -> LinkPair:
+    """An established pair sends ``payloads(n)`` user → network through the ``user_wire`` filters.
+
+    After ``seconds`` the network must have every message once and in order.
+    """
+    pair = LinkPair()
+    pair.establish()
+    pair.wires["user"].filters.extend(user_wire)
+    for m in payloads(n):
+        pair.user.send_data(m, pair.now)
+    pair.run_for(seconds)
+    assert pair.delivered("network") == payloads(n)
+    return pair
 
 
 # ------------------------------------------------------------------ establishment / release
@@ -190,13 +205,7 @@ def test_window_k7_holds_the_eighth_frame_until_an_ack() -> None:
 
 
 def test_sequence_numbers_wrap_modulo_128() -> None:
-    pair = LinkPair()
-    pair.establish()
-    msgs = payloads(300)
-    for m in msgs:
-        pair.user.send_data(m, pair.now)
-    pair.run_for(5)
-    assert pair.delivered("network") == msgs
+    pair = user_sends(300, 5)
     assert pair.user.v_s == 300 % 128 and pair.network.v_r == 300 % 128
 
 
@@ -214,14 +223,7 @@ def test_poll_on_i_frame_is_answered_with_rr_final() -> None:
 
 
 def test_lost_i_frame_recovered_by_rej() -> None:
-    pair = LinkPair()
-    pair.establish()
-    pair.wires["user"].filters.append(drop(kind_is(K.I, ns=1)))
-    msgs = payloads(4)
-    for m in msgs:
-        pair.user.send_data(m, pair.now)
-    pair.run_for(1)
-    assert pair.delivered("network") == msgs
+    pair = user_sends(4, 1, drop(kind_is(K.I, ns=1)))
     rej = pair.sent("network", kind_is(K.REJ))
     assert len(rej) == 1 and rej[0].frame.nr == 1 and not rej[0].frame.command
     assert [r.frame.ns for r in pair.sent("user", kind_is(K.I))] == [0, 1, 2, 3, 1, 2, 3]
@@ -230,14 +232,7 @@ def test_lost_i_frame_recovered_by_rej() -> None:
 
 
 def test_reordered_i_frames_are_delivered_once_in_order() -> None:
-    pair = LinkPair()
-    pair.establish()
-    pair.wires["user"].filters.append(swap_with_next(kind_is(K.I, ns=0)))
-    msgs = payloads(3)
-    for m in msgs:
-        pair.user.send_data(m, pair.now)
-    pair.run_for(2)
-    assert pair.delivered("network") == msgs
+    pair = user_sends(3, 2, swap_with_next(kind_is(K.I, ns=0)))
     assert pair.resets() == 0
 
 
@@ -274,13 +269,7 @@ def test_lost_rr_is_recovered_without_duplicate_delivery() -> None:
 
 
 def test_duplicated_i_frame_is_not_delivered_twice() -> None:
-    pair = LinkPair()
-    pair.establish()
-    pair.wires["user"].filters.append(duplicate(kind_is(K.I, ns=0)))
-    for m in payloads(2):
-        pair.user.send_data(m, pair.now)
-    pair.run_for(2)
-    assert pair.delivered("network") == payloads(2)
+    user_sends(2, 2, duplicate(kind_is(K.I, ns=0)))
 
 
 def test_peer_receiver_busy_holds_data_and_polls() -> None:

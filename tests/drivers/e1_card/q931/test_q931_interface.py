@@ -357,19 +357,26 @@ def test_glare_with_no_channel_left_clears_the_users_call_with_34() -> None:
     assert pair.network.channel_of(nid) == 1
 
 
+def overlap_call(pair: Pair, caller: str, digits: str, state: S) -> tuple[int, IncomingCall]:
+    """``caller`` sends an incomplete SETUP and the other side acknowledges it: both in ``state``."""
+    answerer = "network" if caller == "user" else "user"
+    caller_id = pair.side(caller).setup(digits, now=pair.now, sending_complete=False)
+    pair.exchange()
+    call = incoming(pair, answerer)
+    assert call.called == digits and not call.sending_complete
+    pair.side(answerer).setup_acknowledge(call.call_id, pair.now)
+    pair.exchange()
+    assert pair.side(caller).call_state(caller_id) is state
+    assert pair.side(answerer).call_state(call.call_id) is state
+    return caller_id, call
+
+
 def test_overlap_sending_with_setup_acknowledge_and_information() -> None:
     pair = Pair()
-    uid = pair.user.setup("9", now=pair.now, sending_complete=False)
-    pair.exchange()
-    call = incoming(pair, "network")
-    assert call.called == "9" and not call.sending_complete
+    uid, call = overlap_call(pair, "user", "9", S.OVERLAP_SENDING)
     assert pair.sent("user", M.SETUP)[0].get(SendingComplete) is None
-    pair.network.setup_acknowledge(call.call_id, pair.now)
-    pair.exchange()
     assert pair.sent("network", M.SETUP_ACKNOWLEDGE)[0].get(ChannelIdentification).timeslots == (31,)
     assert pair.of("user", SetupAcknowledged) == [SetupAcknowledged(uid, 31)]
-    assert pair.user.call_state(uid) is S.OVERLAP_SENDING
-    assert pair.network.call_state(call.call_id) is S.OVERLAP_SENDING
     pair.user.information(uid, "61", pair.now)
     pair.user.information(uid, "01", pair.now, sending_complete=True)
     pair.exchange()
@@ -384,14 +391,7 @@ def test_overlap_sending_with_setup_acknowledge_and_information() -> None:
 
 def test_overlap_receiving_on_the_user_side() -> None:
     pair = Pair()
-    nid = pair.network.setup("", now=pair.now, sending_complete=False)
-    pair.exchange()
-    call = incoming(pair, "user")
-    assert call.called == "" and not call.sending_complete
-    pair.user.setup_acknowledge(call.call_id, pair.now)
-    pair.exchange()
-    assert pair.user.call_state(call.call_id) is S.OVERLAP_RECEIVING
-    assert pair.network.call_state(nid) is S.OVERLAP_RECEIVING
+    nid, call = overlap_call(pair, "network", "", S.OVERLAP_RECEIVING)
     pair.network.information(nid, "8001", pair.now, sending_complete=True)
     pair.exchange()
     assert pair.of("user", Digits) == [Digits(call.call_id, "8001", True)]

@@ -11,16 +11,33 @@ from drivers.e1_card.q931.interface import Q931
 from drivers.e1_card.q931.messages import MessageType
 from drivers.e1_card.q931.states import CallStateValue
 from drivers.e1_card.q931.timers import Deadlines, Q931Timers
-from drivers.e1_card.roles import B_TIMESLOTS
+from drivers.e1_card.roles import B_TIMESLOTS, Role
 
 M = MessageType
 S = CallStateValue
 
 
-def connected(pair: Pair) -> tuple[int, int]:
-    uid = pair.user.setup("96101", now=pair.now)
+def other(role: Role) -> Role:
+    return "network" if role == "user" else "user"
+
+
+def placed(pair: Pair, caller: Role = "user", digits: str = "96101", **kwargs) -> tuple[int, int]:
+    """``caller`` places a call and its SETUP arrives: (the caller's call id, the other side's)."""
+    caller_id = pair.side(caller).setup(digits, now=pair.now, **kwargs)
     pair.exchange()
-    nid = pair.of("network", IncomingCall)[-1].call_id
+    return caller_id, pair.of(other(caller), IncomingCall)[-1].call_id
+
+
+def overlap_sending(pair: Pair) -> tuple[int, int]:
+    """The user sends an incomplete SETUP, the network acknowledges it: (user's id, network's)."""
+    uid, nid = placed(pair, digits="9", sending_complete=False)
+    pair.network.setup_acknowledge(nid, pair.now)
+    pair.exchange()
+    return uid, nid
+
+
+def connected(pair: Pair) -> tuple[int, int]:
+    uid, nid = placed(pair)
     pair.network.answer(nid, pair.now)
     pair.exchange()
     assert pair.user.call_state(uid) is S.ACTIVE
@@ -93,38 +110,23 @@ def test_a_retransmitted_setup_answered_late_still_works() -> None:
     assert pair.user.call_state(uid) is S.OUTGOING_CALL_PROCEEDING
 
 
-def test_t310_clears_a_call_that_never_progresses() -> None:
+@pytest.mark.parametrize("caller", ["user", "network"])
+def test_t310_clears_a_call_that_never_progresses(caller: Role) -> None:
     pair = Pair()
-    uid = pair.user.setup("96101", now=pair.now)
-    pair.exchange()
-    nid = pair.of("network", IncomingCall)[0].call_id
-    pair.network.proceeding(nid, pair.now)
+    caller_id, answerer_id = placed(pair, caller)
+    pair.side(other(caller)).proceeding(answerer_id, pair.now)
     pair.exchange()
     pair.advance(29.0)
-    assert not pair.sent("user", M.DISCONNECT)
+    assert not pair.sent(caller, M.DISCONNECT)
     pair.advance(1.0)
-    assert pair.sent("user", M.DISCONNECT)[0].get(Cause).value == 102
-    assert pair.events["user"][-1] == Released(uid, 102)
-    assert pair.of("network", Hangup)[-1].cause == 102
-
-
-def test_t310_on_the_network_side() -> None:
-    pair = Pair()
-    nid = pair.network.setup("1", now=pair.now)
-    pair.exchange()
-    uid = pair.of("user", IncomingCall)[0].call_id
-    pair.user.proceeding(uid, pair.now)
-    pair.exchange()
-    pair.advance(30.0)
-    assert pair.sent("network", M.DISCONNECT)[0].get(Cause).value == 102
-    assert pair.events["network"][-1] == Released(nid, 102)
+    assert pair.sent(caller, M.DISCONNECT)[0].get(Cause).value == 102
+    assert pair.events[caller][-1] == Released(caller_id, 102)
+    assert pair.of(other(caller), Hangup)[-1].cause == 102
 
 
 def test_t313_user_clears_when_connect_ack_never_comes() -> None:
     pair = Pair()
-    pair.network.setup("1", now=pair.now)
-    pair.exchange()
-    uid = pair.of("user", IncomingCall)[0].call_id
+    _, uid = placed(pair, "network", "1")
     pair.user.answer(uid, pair.now)
     pair.take("user")  # CONNECT lost
     pair.advance(4.0)
@@ -175,11 +177,7 @@ def test_t308_retransmits_release_then_puts_the_channel_in_maintenance_and_resta
 
 def test_t302_clears_overlap_receiving_with_28() -> None:
     pair = Pair()
-    uid = pair.user.setup("9", now=pair.now, sending_complete=False)
-    pair.exchange()
-    nid = pair.of("network", IncomingCall)[0].call_id
-    pair.network.setup_acknowledge(nid, pair.now)
-    pair.exchange()
+    uid, nid = overlap_sending(pair)
     pair.advance(10.0)
     pair.user.information(uid, "6", pair.now)  # restarts T302 at the network (and T304 here)
     pair.exchange()
@@ -192,11 +190,7 @@ def test_t302_clears_overlap_receiving_with_28() -> None:
 
 def test_t304_clears_overlap_sending_with_102() -> None:
     pair = Pair(timers=Q931Timers(t302=60.0))
-    uid = pair.user.setup("9", now=pair.now, sending_complete=False)
-    pair.exchange()
-    nid = pair.of("network", IncomingCall)[0].call_id
-    pair.network.setup_acknowledge(nid, pair.now)
-    pair.exchange()
+    uid, nid = overlap_sending(pair)
     pair.advance(20.0)
     assert pair.sent("user", M.DISCONNECT)[0].get(Cause).value == 102
     assert pair.events["network"][-1] == Released(nid, 102)
@@ -280,10 +274,7 @@ def test_messages_requested_while_the_link_is_down_wait_for_it() -> None:
 def test_data_link_reset_clears_overlap_calls_and_checks_the_others() -> None:
     pair = Pair()
     active_uid, _ = connected(pair)
-    overlap_uid = pair.user.setup("9", now=pair.now, sending_complete=False)
-    pair.exchange()
-    pair.network.setup_acknowledge(pair.of("network", IncomingCall)[-1].call_id, pair.now)
-    pair.exchange()
+    overlap_uid, _ = overlap_sending(pair)
     pair.clear_log()
     pair.user.link_established(pair.now, reestablished=True)
     pair.exchange()
