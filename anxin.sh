@@ -7,9 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-# libpri (libpri1.4 + libpri-dev) and tshark are the PRI interop suite's independent peers.
+# libpri (libpri1.4 + libpri-dev) and tshark are the PRI interop suite's independent peers;
+# espeak-ng makes the Mandarin prompts (and test speech), multimon-ng and sox check the media.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc mosquitto mosquitto-clients postgresql
-              libpri1.4 libpri-dev tshark)
+              libpri1.4 libpri-dev tshark espeak-ng sox multimon-ng)
 VENV=.venv
 
 say() { printf '\033[1m[anxin]\033[0m %s\n' "$*" >&2; }
@@ -34,7 +35,7 @@ import sysconfig, os; sys.exit(not os.path.exists(os.path.join(sysconfig.get_pat
       mosquitto) { command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; } && continue ;;
       mosquitto-clients) command -v mosquitto_pub >/dev/null && continue ;;
       # Server binaries only: the tests start their own private cluster.
-      tshark) command -v tshark >/dev/null && continue ;;
+      tshark|espeak-ng|sox|multimon-ng) command -v "$pkg" >/dev/null && continue ;;
       postgresql) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && continue ;;
     esac
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"

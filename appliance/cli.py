@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anxin-box", description="Run an Anxin box daemon.",
         epilog="Also: anxin-box import-registry --config PATH FILE.csv (residents and devices); "
-               "anxin-box pri status|capture --config PATH (trunks of a running pbxd)")
+               "anxin-box pri status|capture --config PATH (trunks of a running pbxd); "
+               "anxin-box recording export ID …; anxin-box prompts generate --config PATH")
     p.add_argument("daemon", choices=[*DAEMONS, "all"], help="which daemon to run")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     p.add_argument("--check", action="store_true",
@@ -96,10 +97,42 @@ def pri(argv: list[str]) -> int:
     return 0
 
 
+def prompts(argv: list[str]) -> int:
+    """`anxin-box prompts generate --config PATH`: the IVR's Mandarin prompts (install step)."""
+    p = argparse.ArgumentParser(prog="anxin-box prompts",
+                                description="Generate the IVR prompts (espeak-ng Mandarin → 8 kHz A-law).")
+    p.add_argument("what", choices=["generate"])
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--overwrite", action="store_true", help="regenerate generated prompts (never recordings)")
+    args = p.parse_args(argv)
+    from appliance.ivr.flows import load_default_ivr
+    from appliance.ivr.prompts import PromptError, generate_prompts
+    try:
+        config = load_config(args.config)
+        ivr = config.ivr or load_default_ivr(check_prompt_files=False)
+    except ConfigError as exc:
+        print(f"anxin-box prompts: bad config: {exc}", file=sys.stderr)
+        return 2
+    target = ivr.prompt_dir or config.box.data_dir / "prompts"
+    try:
+        report = generate_prompts(ivr.prompt_texts, target, overwrite=args.overwrite)
+    except (PromptError, ValueError, OSError) as exc:
+        print(f"anxin-box prompts: {exc}", file=sys.stderr)
+        return 1
+    print(f"语音提示 prompts in {target}: {len(report.generated)} generated, "
+          f"{len(report.unchanged)} unchanged, {len(report.recorded)} recorded (kept)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["import-registry"]:
         return import_registry(argv[1:])
+    if argv[:1] == ["recording"]:
+        from appliance.recording.export import main as recording_main
+        return recording_main(argv[1:])
+    if argv[:1] == ["prompts"]:
+        return prompts(argv[1:])
     if argv[:1] == ["pri"]:
         return pri(argv[1:])
     args = build_parser().parse_args(argv)

@@ -10,12 +10,13 @@ from appliance.config.model import (
     FxsPortConfig,
     HubConfig,
     LogConfig,
+    RecordingConfig,
     SpanConfig,
     SyncConfig,
 )
 
 __all__ = [
     "AlarmReceiverConfig", "BoxConfig", "BusConfig", "Config", "ConfigError", "ConsoleConfig",
-    "FxsPortConfig", "HubConfig", "LogConfig", "SpanConfig", "SyncConfig", "load_config",
+    "FxsPortConfig", "HubConfig", "LogConfig", "RecordingConfig", "SpanConfig", "SyncConfig", "load_config",
     "parse_config",
 ]

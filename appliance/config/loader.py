@@ -20,6 +20,7 @@ from appliance.config.model import (
     FxsPortConfig,
     HubConfig,
     LogConfig,
+    RecordingConfig,
     SpanConfig,
     SyncConfig,
 )
@@ -93,6 +94,10 @@ def _span_url(value: str) -> str | None:
     return None
 
 
+def _non_negative(value: int) -> str | None:
+    return None if value >= 0 else f"must be >= 0, got {value}"
+
+
 NUMBER = (int, float)
 SCHEMA: dict[str, dict[str, Key]] = {
     "box": {
@@ -113,6 +118,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "poll_interval": Key(NUMBER, default=0.05, check=_positive),
     },
     "console": {"listen": Key(str, default="0.0.0.0:8080", check=_listen)},
+    "recording": {
+        "keys_file": Key(str), "dir": Key(str),
+        "keep_days": Key(int, default=31, check=lambda v: None if v >= 1 else "must be >= 1 (days)"),
+        "max_days": Key(int, check=lambda v: None if v >= 1 else "must be >= 1 (days)"),
+        "low_free_bytes": Key(int, default=2 * 1024**3, check=_non_negative),
+        "target_free_bytes": Key(int, default=4 * 1024**3, check=_non_negative),
+        "stop_free_bytes": Key(int, default=512 * 1024**2, check=_non_negative),
+    },
     "log": {
         "level": Key(str, default="info", check=_one_of("debug", "info", "warning", "error")),
         "format": Key(str, default="text", check=_one_of("text", "json")),
@@ -224,7 +237,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     v = _Validator(text, source)
     groups = {"alarm": ("receivers",), "telephony": ("spans", "fxs", "number_rules")}
     for name in data:
-        if name not in SCHEMA and name not in groups:
+        if name not in SCHEMA and name not in groups and name != "ivr":
             hint = difflib.get_close_matches(name, [*SCHEMA, *groups], n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise v.fail((name,), f"unknown section{extra}")
@@ -270,6 +283,18 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         return None if value is None else (base / value).resolve()
 
     box, hub, sync = sections["box"], sections["hub"], sections["sync"]
+    rec = sections["recording"]
+    if rec["max_days"] is not None and rec["max_days"] < rec["keep_days"]:
+        raise v.fail(("recording", "max_days"), f"must be >= recording.keep_days ({rec['keep_days']})")
+    if not rec["stop_free_bytes"] < rec["low_free_bytes"] <= rec["target_free_bytes"]:
+        raise v.fail(("recording", "low_free_bytes"),
+                     "need stop_free_bytes < low_free_bytes <= target_free_bytes")
+    ivr = None
+    if "ivr" in data:
+        from appliance.ivr.flows import parse_ivr
+
+        # Prompt files are checked when pbxd starts (they are generated at install).
+        ivr = parse_ivr(data["ivr"], text, source, base_dir=base, check_prompt_files=False)
     if hub["mqtt_url"].startswith("mqtts://") and not hub["ca"]:
         raise v.fail(("hub", "mqtt_url"), "mqtts:// needs hub.ca (and cert/key for the box identity)")
     if sync["ack_timeout_max"] < sync["ack_timeout"]:
@@ -291,6 +316,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         fxs=tuple(FxsPortConfig(**f) for f in arrays[("telephony", "fxs")]),
         console=ConsoleConfig(**sections["console"]),
         log=LogConfig(**sections["log"]),
+        recording=RecordingConfig(**{**rec, "keys_file": path_of(rec["keys_file"]),
+                                     "dir": path_of(rec["dir"])}),
+        ivr=ivr,
         source=Path(source) if source != "<config>" else None,
     )
 

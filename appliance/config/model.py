@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from drivers.e1_card.numbering import NumberPlan
 
@@ -76,6 +77,18 @@ class FxsPortConfig:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    # The per-box key file is issued at provisioning (0600); never beside the recordings.
+    keys_file: Path | None = None
+    dir: Path | None = None  # default DATA_DIR/recordings
+    keep_days: int = 31
+    max_days: int | None = None
+    low_free_bytes: int = 2 * 1024**3
+    target_free_bytes: int = 4 * 1024**3
+    stop_free_bytes: int = 512 * 1024**2
+
+
+@dataclass(frozen=True)
 class ConsoleConfig:
     listen: str = "0.0.0.0:8080"
 
@@ -97,6 +110,8 @@ class Config:
     fxs: tuple[FxsPortConfig, ...] = ()
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    ivr: Any = None  # appliance.ivr.flows.IvrConfig when [ivr] is given; the embedded default otherwise
     source: Path | None = None
 
     @property

@@ -94,6 +94,59 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) WITHOUT ROWID;
         ALTER TABLE alarm_signals ADD COLUMN elder_id TEXT;
     """),
+    (3, "call recordings and their export audit log", """
+        -- One row per encrypted recording file (docs/recording.md). Rows stay after
+        -- retention deleted the file (state 'deleted'): the box can still say what
+        -- existed, when it went and why. Times are ISO 8601 in Asia/Shanghai, so text
+        -- order is time order.
+        CREATE TABLE recordings (
+            recording_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('call', 'message')),
+            call_id TEXT,
+            caller TEXT,
+            callee TEXT,
+            agent TEXT,
+            queue TEXT,
+            started_at TEXT NOT NULL,
+            duration_s REAL,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER,
+            case_id TEXT,
+            key_id INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'recording'
+                CHECK (state IN ('recording', 'complete', 'interrupted', 'deleted')),
+            deleted_at TEXT,
+            deleted_reason TEXT
+        );
+        CREATE INDEX recordings_started ON recordings (started_at) WHERE state != 'deleted';
+        CREATE INDEX recordings_call ON recordings (call_id);
+        CREATE INDEX recordings_case ON recordings (case_id) WHERE case_id IS NOT NULL;
+
+        -- Who decrypted which recording, when and why. The row is committed before any
+        -- plaintext is written; its outcome is filled in once, afterwards. NULL outcome =
+        -- the export never finished (power cut, killed).
+        CREATE TABLE recording_exports (
+            export_id INTEGER PRIMARY KEY,
+            recording_id TEXT NOT NULL REFERENCES recordings (recording_id),
+            exported_by TEXT NOT NULL CHECK (length(trim(exported_by)) > 0),
+            reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+            at TEXT NOT NULL,
+            out_path TEXT NOT NULL,
+            format TEXT NOT NULL CHECK (format IN ('alaw', 'pcm16')),
+            outcome TEXT CHECK (outcome IN ('ok', 'truncated', 'refused', 'failed')),
+            detail TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX recording_exports_recording ON recording_exports (recording_id, at);
+        CREATE TRIGGER recording_exports_no_delete BEFORE DELETE ON recording_exports
+        BEGIN SELECT RAISE(ABORT, 'recording_exports is an audit log: rows are never deleted'); END;
+        CREATE TRIGGER recording_exports_outcome_once BEFORE UPDATE ON recording_exports
+        WHEN OLD.outcome IS NOT NULL OR NEW.export_id IS NOT OLD.export_id
+            OR NEW.recording_id IS NOT OLD.recording_id
+            OR NEW.exported_by IS NOT OLD.exported_by OR NEW.reason IS NOT OLD.reason
+            OR NEW.at IS NOT OLD.at OR NEW.out_path IS NOT OLD.out_path OR NEW.format IS NOT OLD.format
+        BEGIN SELECT RAISE(ABORT, 'recording_exports is an audit log: only its outcome is set, once'); END;
+    """),
 ]
 
 

@@ -34,3 +34,22 @@ def test_import_registry_reports_count_or_the_bad_line(tmp_path: Path) -> None:
     bad.write_text("account,elder_id,name\n1001,E1,王秀英\n12,E2,张建国\n", encoding="utf-8")
     done = run("import-registry", "--config", str(cfg), str(bad))
     assert done.returncode == 2 and f"{bad}:3: account:" in done.stderr
+
+
+def test_prompts_generate_makes_the_default_flow_playable(tmp_path: Path) -> None:
+    from appliance.ivr.flows import load_default_ivr
+    from appliance.ivr.prompts import parse_wav
+
+    config = tmp_path / "box.toml"
+    config.write_text(f'[box]\nid = "prompt-box-001"\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    cmd = [sys.executable, "-m", "appliance.cli", "prompts", "generate", "--config", str(config)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    prompt_dir = tmp_path / "data" / "prompts"
+    # Every prompt the embedded flows use now exists: the check at pbxd start passes.
+    ivr = load_default_ivr(prompt_dir=prompt_dir)
+    assert ivr.prompts() and all((prompt_dir / f"{name}.wav").exists() for name in ivr.prompts())
+    info = parse_wav((prompt_dir / "main_menu.wav").read_bytes())
+    assert (info.rate, info.channels) == (8000, 1)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and " 0 generated" in again.stdout

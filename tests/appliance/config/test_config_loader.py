@@ -169,3 +169,26 @@ def test_bad_span_config_names_the_key(tmp_path: Path, edit: tuple[str, str], sa
         parse_config(SPANS.replace(*edit), "box.toml", base_dir=tmp_path)
     assert says in str(info.value)
     assert str(info.value).startswith("box.toml:")
+
+
+def test_recording_section_and_its_checks(tmp_path: Path) -> None:
+    base = '[box]\nid = "xian-yanta-001"\n[recording]\nkeys_file = "secrets/rec.keys"\nkeep_days = 40\n'
+    cfg = parse_config(base, "box.toml", base_dir=tmp_path)
+    assert cfg.recording.keys_file == (tmp_path / "secrets/rec.keys").resolve()
+    assert cfg.recording.keep_days == 40 and cfg.recording.dir is None
+    with pytest.raises(ConfigError, match=r"box.toml:6: recording.max_days: must be >= recording.keep_days"):
+        parse_config(base + "max_days = 31\n", "box.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="recording.keep_days: must be >= 1"):
+        parse_config(base.replace("keep_days = 40", "keep_days = 0"), "box.toml", base_dir=tmp_path)
+
+
+def test_ivr_section_is_validated_with_its_line(tmp_path: Path) -> None:
+    text = ('[box]\nid = "xian-yanta-001"\n\n[ivr]\ndefault_flow = "main"\n\n'
+            '[ivr.flows.main]\nstart = "hello"\n\n[ivr.flows.main.nodes.hello]\ntype = "play"\n'
+            'prompt = "welcome"\nnext = "byee"\n\n[ivr.flows.main.nodes.bye]\ntype = "hangup"\n')
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "box.toml", base_dir=tmp_path)
+    assert "ivr.flows.main.nodes.hello.next" in str(info.value) and "'byee'" in str(info.value)
+    assert str(info.value).startswith("box.toml:13:")
+    cfg = parse_config(text.replace('"byee"', '"bye"'), "box.toml", base_dir=tmp_path)
+    assert cfg.ivr.flow.start == "hello"
