@@ -1,0 +1,363 @@
+"""IvrCallHandler: the first piece of pbxd's call path — an IVR on a real span's media.
+
+It takes the calls a `PriSpan` offers (its ``events`` queue), answers them, walks each
+through an `IvrSession` (appliance/ivr/engine.py) and turns the session's actions into
+media on the call's timeslot:
+
+- Play → the prompt file (A-law, appliance/ivr/prompts.py) is fed to ``span.play`` one
+  160-byte frame per received line tick, from a media tap. PriSpan queues at most 1 s per
+  timeslot, so a whole prompt cannot be queued at once; feeding per tick also means the
+  line, not a local timer, says when the prompt is done (``on_prompt_done`` in the tick
+  its last frame goes out).
+- DTMF → one `DtmfBank` over all 32 timeslots, fed every tick with what the far end sends
+  (decoded with appliance/media/g711); a digit on a call's timeslot goes to ``on_digit``.
+- Timers → ``get_timer()`` is armed on the loop (``call_at``), ``on_timer`` when due.
+- ToQueue / Transfer / Hangup → the outcome is kept in ``outcomes[call_id]`` and the call
+  is cleared with cause 16. **Stub point**: there is no ACD yet (queues, agents' FXS
+  phones) nor an outbound trunk leg for Transfer; the ACD issue replaces the clearing
+  after ToQueue (and Transfer) with the hand-over and then reports ``on_agent_hangup`` /
+  ``on_handoff_failed`` to the session.
+- RecordMessage → the caller's audio to ``message_dir/NAME.alaw`` (raw A-law) until
+  StopRecording, then ``on_recorded``; without a message_dir the message is empty.
+- The far end hangs up → ``on_hangup``; the box answers the DISCONNECT with a release.
+
+Call recording (全程录音): with a ``recorder_factory`` every answered call gets a
+`RecordingWriter`; each tick writes left = what the caller (the line) sends and right =
+what the box sends on the call's timeslot, from answer to hang-up.
+
+Time: the engine wants epoch seconds. The handler reads the loop clock only and converts
+it with one offset fixed at start (``epoch_at_start``, default ``time.time()`` — the only
+wall-clock read, here at the shell boundary). The DTMF bank runs on the line's own clock
+(20 ms per received frame), so frames that arrive in a burst still count as 20 ms apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from appliance.ivr import engine
+from appliance.ivr.engine import CallerInfo, IvrError, IvrSession
+from appliance.ivr.flows import Flow, IvrConfig
+from appliance.ivr.prompts import PromptError, find_prompt, read_prompt
+from appliance.media.dtmf import DtmfBank
+from appliance.media.g711 import ALAW_IDLE, alaw_to_linear
+from appliance.recording.container import RecordingError, RecordingWriter
+from drivers.e1_card.q931 import events as ev
+from drivers.e1_card.span import SLOT_BYTES
+from drivers.e1_card.stack import PriSpan
+
+log = logging.getLogger("anxin.pbx.ivr")
+
+TIMESLOTS = 32
+LINE_TICK = 0.020  # one received frame buffer = 20 ms of the line's clock
+NORMAL_CLEARING = 16
+IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
+
+# (call name, answered at) → an open writer; pbxd's factory picks the path and the key.
+RecorderFactory = Callable[[str, datetime], RecordingWriter]
+CallerLookup = Callable[[str | None], CallerInfo]
+
+
+class IvrCallError(RuntimeError):
+    """A prompt the flow names cannot be played (missing or unreadable file)."""
+
+
+@dataclass
+class IvrCall:
+    """One call the handler owns, from IncomingCall to Released."""
+
+    call_id: int
+    timeslot: int
+    caller: str | None
+    name: str
+    session: IvrSession | None = None
+    prompt: str | None = None        # the prompt being played, None when silent
+    audio: bytes = b""
+    position: int = 0
+    recorder: RecordingWriter | None = None
+    message: BinaryIO | None = None
+    message_path: Path | None = None
+    timer: asyncio.TimerHandle | None = None
+    cleared: bool = False
+    digits: list[str] = field(default_factory=list)   # every key heard, for the call's log
+    actions: list[engine.Action] = field(default_factory=list)  # everything the session did
+
+
+class IvrCallHandler:
+    """Runs IVR FLOW (a Flow or the IvrConfig's default flow) on every call SPAN offers."""
+
+    def __init__(self, span: PriSpan, flow: Flow | IvrConfig, prompt_dir: str | Path | None = None, *,
+                 recorder_factory: RecorderFactory | None = None, caller_lookup: CallerLookup | None = None,
+                 message_dir: str | Path | None = None, epoch_at_start: float | None = None) -> None:
+        if isinstance(flow, IvrConfig):
+            prompt_dir = prompt_dir if prompt_dir is not None else flow.prompt_dir
+            flow = flow.flow
+        if prompt_dir is None:
+            raise IvrCallError(f"no prompt directory for flow {flow.name!r}")
+        self.span, self.flow, self.prompt_dir = span, flow, Path(prompt_dir)
+        self.recorder_factory = recorder_factory
+        self.caller_lookup = caller_lookup or (lambda number: CallerInfo(number))
+        self.message_dir = Path(message_dir) if message_dir is not None else None
+        self.calls: dict[int, IvrCall] = {}
+        self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
+        self.finished: dict[int, IvrCall] = {}          # released calls, for logs and tests
+        self._epoch_at_start = epoch_at_start
+        self._offset: float | None = None
+        self._prompts: dict[str, bytes] = {}
+        self._dtmf = DtmfBank(TIMESLOTS)
+        self._line_time = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        span.media_taps.append(self._on_media)
+
+    # -- clocks ------------------------------------------------------------------------------
+    def _loop_now(self) -> float:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop.time()
+
+    def now(self) -> float:
+        """Epoch seconds by the loop clock (one offset, fixed at the first call)."""
+        loop_now = self._loop_now()
+        if self._offset is None:
+            start = self._epoch_at_start if self._epoch_at_start is not None else time.time()
+            self._offset = start - loop_now
+        return loop_now + self._offset
+
+    # -- events from the span ---------------------------------------------------------------
+    async def run(self) -> None:
+        """Take the span's events for ever (cancel to stop)."""
+        self.now()
+        while True:
+            event = await self.span.events.get()
+            try:
+                self.handle_event(event)
+            except Exception:  # one call's trouble must not stop the others
+                log.exception("IVR: handling %r", event)
+
+    def handle_event(self, event: object) -> None:
+        if isinstance(event, ev.IncomingCall):
+            self._incoming(event)
+            return
+        call = self.calls.get(getattr(event, "call_id", -1))
+        if call is None:
+            return
+        if isinstance(event, ev.Answered):
+            self._start(call)
+        elif isinstance(event, ev.Hangup):
+            log.info("IVR %s: 主叫挂机 (cause %s)", call.name, event.cause)
+            if call.session is not None:
+                self._drive(call, lambda s, now: s.on_hangup(now))
+            self._clear(call, NORMAL_CLEARING)
+        elif isinstance(event, ev.Released):
+            self._release(call)
+
+    def _incoming(self, event: ev.IncomingCall) -> None:
+        if event.timeslot is None:
+            self.span.hangup(event.call_id, 44)  # requested channel not available
+            return
+        name = f"{self.span.name}-{event.call_id}"
+        call = IvrCall(event.call_id, event.timeslot, event.calling, name)
+        self.calls[event.call_id] = call
+        log.info("IVR %s: 来电 %s → %s, 时隙 %d", name, event.calling, event.called, event.timeslot)
+        self.span.proceeding(event.call_id)
+        self.span.answer(event.call_id)
+
+    def _start(self, call: IvrCall) -> None:
+        """CONNECT ACK: the path is through; recording and the flow begin now."""
+        if call.session is not None:
+            return
+        now = self.now()
+        self._dtmf.reset(call.timeslot)
+        if self.recorder_factory is not None:
+            try:
+                call.recorder = self.recorder_factory(call.name, datetime.fromtimestamp(now, UTC))
+            except (RecordingError, OSError) as exc:  # the call goes on unrecorded
+                log.error("IVR %s: 录音无法开始: %s", call.name, exc)
+        try:
+            call.session = IvrSession(self.flow, self.caller_lookup(call.caller), now)
+        except (IvrError, ValueError) as exc:
+            log.error("IVR %s: %s", call.name, exc)
+            self._clear(call, NORMAL_CLEARING)
+            return
+        self._carry_out(call, now)
+
+    # -- the session's actions --------------------------------------------------------------
+    def _drive(self, call: IvrCall, verb: Callable[[IvrSession, float], None]) -> None:
+        if call.session is None:
+            return
+        now = self.now()
+        try:
+            verb(call.session, now)
+        except IvrError:
+            log.exception("IVR %s: engine refused an event", call.name)
+            self._clear(call, NORMAL_CLEARING)
+            return
+        self._carry_out(call, now)
+
+    def _carry_out(self, call: IvrCall, now: float) -> None:
+        session = call.session
+        assert session is not None
+        for action in session.actions():
+            call.actions.append(action)
+            if isinstance(action, engine.Play):
+                self._play(call, action.prompt)
+            elif isinstance(action, engine.StopPlay):
+                self._stop_play(call)
+            elif isinstance(action, engine.RecordMessage):
+                self._start_message(call)
+            elif isinstance(action, engine.StopRecording):
+                path = self._stop_message(call)
+                session.on_recorded(path, now)  # its CreateCase comes in this same drain
+            elif isinstance(action, engine.ToQueue | engine.Transfer):
+                # Stub point for the ACD issue: hand the call over instead of clearing it.
+                self.outcomes[call.call_id] = action
+                log.info("IVR %s: %s (无排队系统, 挂机)", call.name, action)
+                self._clear(call, NORMAL_CLEARING)
+            elif isinstance(action, engine.Hangup):
+                self.outcomes.setdefault(call.call_id, action)
+                self._clear(call, NORMAL_CLEARING)
+            # CollectDigits (the timer says it all), DigitsCollected, SurveyResult and
+            # CreateCase stay in call.actions for pbxd to store with the call.
+        self._arm_timer(call)
+
+    def _play(self, call: IvrCall, prompt: str) -> None:
+        if call.cleared:
+            return
+        try:
+            audio = self._prompt_audio(prompt)
+        except (IvrCallError, PromptError, OSError) as exc:  # clear: never a caller left in silence
+            log.error("IVR %s: 提示音无法播放: %s", call.name, exc)
+            self._clear(call, NORMAL_CLEARING)
+            return
+        call.prompt, call.audio, call.position = prompt, audio, 0
+
+    def _stop_play(self, call: IvrCall) -> None:
+        call.prompt, call.audio, call.position = None, b"", 0
+        self.span.clear_audio(call.timeslot)
+
+    def _prompt_audio(self, name: str) -> bytes:
+        audio = self._prompts.get(name)
+        if audio is None:
+            path = find_prompt(name, self.prompt_dir)
+            if path is None:
+                raise IvrCallError(f"prompt {name!r} is not in {self.prompt_dir}")
+            audio = self._prompts[name] = read_prompt(path)
+        return audio
+
+    def _arm_timer(self, call: IvrCall) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        deadline = call.session.get_timer() if call.session is not None else None
+        if deadline is None or call.cleared or self._offset is None:
+            return
+        assert self._loop is not None
+        call.timer = self._loop.call_at(deadline - self._offset, self._on_timer, call)
+
+    def _on_timer(self, call: IvrCall) -> None:
+        call.timer = None
+        if call.call_id in self.calls:
+            self._drive(call, lambda s, now: s.on_timer(now))
+
+    # -- messages ------------------------------------------------------------------------------
+    def _start_message(self, call: IvrCall) -> None:
+        if self.message_dir is None:
+            return
+        self.message_dir.mkdir(parents=True, exist_ok=True)
+        call.message_path = self.message_dir / f"{call.name}-{int(self.now())}.alaw"
+        call.message = open(call.message_path, "xb")
+
+    def _stop_message(self, call: IvrCall) -> str:
+        if call.message is not None:
+            call.message.close()
+            call.message = None
+        return str(call.message_path or "")
+
+    # -- media: one tap for every call of the span ------------------------------------------------
+    def _on_media(self, frame: bytes) -> None:
+        self._line_time += LINE_TICK
+        received = np.frombuffer(frame, dtype=np.uint8).reshape(TIMESLOTS, SLOT_BYTES)
+        for timeslot, digit in self._dtmf.feed(alaw_to_linear(received), self._line_time):
+            call = self._call_on(timeslot)
+            if call is not None and call.session is not None and not call.cleared:
+                call.digits.append(digit)
+                self._drive(call, lambda s, now, d=digit: s.on_digit(d, now))
+        for call in list(self.calls.values()):
+            if call.session is None or call.cleared:
+                continue
+            sent = self._next_prompt_frame(call)
+            heard = received[call.timeslot].tobytes()
+            if call.message is not None:
+                call.message.write(heard)
+            if call.recorder is not None:
+                try:
+                    call.recorder.write(heard, sent)
+                except RecordingError as exc:
+                    log.error("IVR %s: 录音写入失败: %s", call.name, exc)
+                    call.recorder.abort()
+                    call.recorder = None
+            if call.prompt is not None and call.position >= len(call.audio):
+                # Its last frame goes out in the answer to this tick: the prompt is done.
+                call.prompt, call.audio, call.position = None, b"", 0
+                self._drive(call, lambda s, now: s.on_prompt_done(now))
+
+    def _next_prompt_frame(self, call: IvrCall) -> bytes:
+        """Queue this tick's frame of the prompt (sent in the answer to this tick)."""
+        if call.prompt is None:
+            return IDLE_SLOT
+        chunk = call.audio[call.position:call.position + SLOT_BYTES].ljust(SLOT_BYTES, IDLE_SLOT[:1])
+        call.position += SLOT_BYTES
+        self.span.play(call.timeslot, chunk)
+        return chunk
+
+    def _call_on(self, timeslot: int) -> IvrCall | None:
+        for call in self.calls.values():
+            if call.timeslot == timeslot:
+                return call
+        return None
+
+    # -- clearing ------------------------------------------------------------------------------------
+    def _clear(self, call: IvrCall, cause: int) -> None:
+        """Stop the call's media and recording, then clear it on the line (once)."""
+        if call.cleared:
+            return
+        call.cleared = True
+        self._stop_play(call)
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        self._stop_message(call)
+        self._close_recorder(call)
+        try:
+            self.span.hangup(call.call_id, cause)
+        except Exception as exc:  # already released by the far end in the same tick
+            log.info("IVR %s: hangup: %s", call.name, exc)
+
+    def _close_recorder(self, call: IvrCall) -> None:
+        if call.recorder is not None:
+            try:
+                call.recorder.close()
+            except RecordingError as exc:
+                log.error("IVR %s: 录音关闭失败: %s", call.name, exc)
+            call.recorder = None
+
+    def _release(self, call: IvrCall) -> None:
+        if call.session is not None and not call.session.finished:
+            self._drive(call, lambda s, now: s.on_hangup(now))
+        call.cleared = True  # the line is already free: nothing to send
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        self._stop_message(call)
+        self._close_recorder(call)
+        self.calls.pop(call.call_id, None)
+        self.finished[call.call_id] = call
