@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,20 +174,36 @@ ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
 }
 
 
-class _Validator:
-    def __init__(self, text: str, source: str) -> None:
-        self.text, self.source = text, source
+class TableValidator:
+    """Typed TOML tables with errors that name the file, the line and the key.
+
+    PATHs are relative to PREFIX (where the validated table sits in the file); ERROR is
+    the ConfigError subclass raised (the IVR's flows use their own).
+    """
+
+    error: type[ConfigError] = ConfigError
+
+    def __init__(self, text: str, source: str, prefix: tuple[str, ...] = ()) -> None:
+        self.text, self.source, self.prefix = text, source, prefix
 
     def fail(self, path: tuple[str | int, ...], message: str) -> ConfigError:
-        line = locate(self.text, path)
-        return ConfigError(message, self.source, line, _dotted(path))
+        full = (*self.prefix, *path)
+        return self.error(message, self.source, locate(self.text, full), _dotted(full))
 
-    def table(self, data: Any, keys: dict[str, Key], path: tuple) -> dict[str, Any]:
+    def type_name(self, t: type | tuple[type, ...]) -> str:
+        return _type_name(t)
+
+    def got_name(self, value: Any) -> str:
+        return type(value).__name__
+
+    def table(self, data: Any, keys: Mapping[str, Key], path: tuple[str | int, ...],
+              ignore: Collection[str] = ()) -> dict[str, Any]:
+        """DATA checked against KEYS (names in IGNORE are allowed and left to the caller)."""
         if not isinstance(data, dict):
             raise self.fail(path, "must be a table")
         for name in data:
-            if name not in keys:
-                hint = difflib.get_close_matches(name, keys, n=1)
+            if name not in keys and name not in ignore:
+                hint = difflib.get_close_matches(name, [*keys, *ignore], n=1)
                 extra = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise self.fail((*path, name), f"unknown key{extra}")
         out: dict[str, Any] = {}
@@ -200,10 +216,10 @@ class _Validator:
             value = data[name]
             # bool is an int in Python; a flag where a number is meant is still a mistake.
             if isinstance(value, bool) and bool not in _types(key.type):
-                raise self.fail((*path, name), f"expected {_type_name(key.type)}, got boolean")
+                raise self.fail((*path, name), f"expected {self.type_name(key.type)}, got boolean")
             if not isinstance(value, key.type):
                 raise self.fail((*path, name),
-                                f"expected {_type_name(key.type)}, got {type(value).__name__}")
+                                f"expected {self.type_name(key.type)}, got {self.got_name(value)}")
             if key.check and (problem := key.check(value)):
                 raise self.fail((*path, name), problem)
             out[name] = value
@@ -234,7 +250,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         match = re.search(r"at line (\d+)", str(exc))
         raise ConfigError(f"not valid TOML: {exc}", source,
                           int(match.group(1)) if match else None) from exc
-    v = _Validator(text, source)
+    v = TableValidator(text, source)
     groups = {"alarm": ("receivers",), "telephony": ("spans", "fxs", "number_rules")}
     for name in data:
         if name not in SCHEMA and name not in groups and name != "ivr":
@@ -323,7 +339,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     )
 
 
-def _number_plans(v: _Validator, spans: list[dict[str, Any]],
+def _number_plans(v: TableValidator, spans: list[dict[str, Any]],
                   rules: list[dict[str, Any]]) -> dict[str, NumberPlan]:
     """Each span's rules: its own [[telephony.number_rules]] after its area_code defaults."""
     names: set[str] = set()

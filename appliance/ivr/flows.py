@@ -32,8 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from appliance.config.loader import ConfigError, Key
-from appliance.config.locate import locate
+from appliance.config.loader import ConfigError, Key, TableValidator
 from appliance.ivr.calendar import BusinessCalendar, CalendarError, parse_calendar
 from appliance.ivr.prompts import DEFAULT_PROMPTS, PROMPT_NAME, prompt_problem
 
@@ -339,50 +338,23 @@ def _hint(name: str, choices: Collection[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+class _Checker(TableValidator):
+    """The config loader's table checks, raising IvrConfigError, plus warnings."""
 
-
-class _Checker:
-    """Typed tables and errors with file:line: key, for paths relative to PREFIX."""
+    error = IvrConfigError
 
     def __init__(self, text: str, source: str, prefix: tuple[str, ...]) -> None:
-        self.text, self.source, self.prefix = text, source, prefix
+        super().__init__(text, source, prefix)
         self.warnings: list[str] = []
-
-    def fail(self, path: tuple[str | int, ...], message: str) -> IvrConfigError:
-        full = (*self.prefix, *path)
-        return IvrConfigError(message, self.source, locate(self.text, full), dotted(full))
 
     def warn(self, path: tuple[str | int, ...], message: str) -> None:
         self.warnings.append(str(self.fail(path, message)))
 
-    def table(self, data: Any, keys: Mapping[str, Key], path: tuple[str | int, ...],
-              ignore: Collection[str] = ()) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(path, "must be a table")
-        for name in data:
-            if name not in keys and name not in ignore:
-                raise self.fail((*path, name), f"unknown key{_hint(name, [*keys, *ignore])}")
-        out: dict[str, Any] = {}
-        for name, key in keys.items():
-            if name not in data:
-                if key.required:
-                    raise self.fail(path, f"missing required key {name!r}")
-                out[name] = key.default
-                continue
-            value = data[name]
-            types = key.type if isinstance(key.type, tuple) else (key.type,)
-            if (isinstance(value, bool) and bool not in types) or not isinstance(value, key.type):
-                got = "boolean" if isinstance(value, bool) else _type_name(type(value))
-                raise self.fail((*path, name), f"expected {_type_name(key.type)}, got {got}")
-            if key.check and (problem := key.check(value)):
-                raise self.fail((*path, name), problem)
-            out[name] = value
-        return out
+    def type_name(self, t: type | tuple[type, ...]) -> str:
+        return _type_name(t)  # flows also hold tables and arrays
+
+    def got_name(self, value: Any) -> str:
+        return _type_name(type(value))
 
 
 def _prompts(value: str | list[str] | None) -> tuple[str, ...]:
