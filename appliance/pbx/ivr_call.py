@@ -12,18 +12,25 @@ media on the call's timeslot:
 - DTMF → one `DtmfBank` over all 32 timeslots, fed every tick with what the far end sends
   (decoded with appliance/media/g711); a digit on a call's timeslot goes to ``on_digit``.
 - Timers → ``get_timer()`` is armed on the loop (``call_at``), ``on_timer`` when due.
-- ToQueue / Transfer / Hangup → the outcome is kept in ``outcomes[call_id]`` and the call
-  is cleared with cause 16. **Stub point**: there is no ACD yet (queues, agents' FXS
-  phones) nor an outbound trunk leg for Transfer; the ACD issue replaces the clearing
-  after ToQueue (and Transfer) with the hand-over and then reports ``on_agent_hangup`` /
-  ``on_handoff_failed`` to the session.
+- ToQueue → the outcome is kept in ``outcomes[call_id]``. With ``agents`` (an
+  `AgentPhones`, appliance/pbx/agents.py) the call is offered to the agents' phones
+  (ring-all for now: the ACD issue brings queues and strategies); the caller hears
+  ringback until a phone is lifted, then the call is bridged: each tick the caller's
+  frame goes to the agent's port and the agent's frame to ``span.play``. The agent
+  putting the phone down is ``on_agent_hangup`` (the survey follows in the default
+  flow; its `SurveyResult` is kept in ``call.survey``); nobody answering within
+  ``answer_timeout`` seconds is ``on_handoff_failed(now, "no_answer")`` (the flow's
+  fallback). Without ``agents`` (and for Transfer, which has no outbound trunk leg
+  yet) the call is cleared with cause 16: the stub the ACD issue replaces.
+- Hangup → the call is cleared with cause 16.
 - RecordMessage → the caller's audio to ``message_dir/NAME.alaw`` (raw A-law) until
   StopRecording, then ``on_recorded``; without a message_dir the message is empty.
 - The far end hangs up → ``on_hangup``; the box answers the DISCONNECT with a release.
 
 Call recording (全程录音): with a ``recorder_factory`` every answered call gets a
 `RecordingWriter`; each tick writes left = what the caller (the line) sends and right =
-what the box sends on the call's timeslot, from answer to hang-up.
+what the box sends on the call's timeslot (prompts, ringback, the agent's voice), from
+answer to hang-up.
 
 Time: the engine wants epoch seconds. The handler reads the loop clock only and converts
 it with one offset fixed at start (``epoch_at_start``, default ``time.time()`` — the only
@@ -49,8 +56,11 @@ from appliance.ivr.engine import CallerInfo, IvrError, IvrSession
 from appliance.ivr.flows import Flow, IvrConfig
 from appliance.ivr.prompts import PromptError, find_prompt, read_prompt
 from appliance.media.dtmf import DtmfBank
-from appliance.media.g711 import ALAW_IDLE, alaw_to_linear
+from appliance.media.g711 import ALAW_IDLE, alaw_to_linear, linear_to_alaw
+from appliance.media.tones import ToneGenerator
+from appliance.pbx.agents import AgentPhones
 from appliance.recording.container import RecordingError, RecordingWriter
+from drivers.e1_card.fxs import FxsPort
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.span import SLOT_BYTES
 from drivers.e1_card.stack import PriSpan
@@ -60,6 +70,7 @@ log = logging.getLogger("anxin.pbx.ivr")
 TIMESLOTS = 32
 LINE_TICK = 0.020  # one received frame buffer = 20 ms of the line's clock
 NORMAL_CLEARING = 16
+ANSWER_TIMEOUT = 30.0  # seconds the agents' phones ring before the flow's fallback
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
 
 # (call name, answered at) → an open writer; pbxd's factory picks the path and the key.
@@ -89,6 +100,12 @@ class IvrCall:
     timer: asyncio.TimerHandle | None = None
     cleared: bool = False
     digits: list[str] = field(default_factory=list)   # every key heard, for the call's log
+    ringback: ToneGenerator | None = None   # while the agents' phones ring
+    agent_timer: asyncio.TimerHandle | None = None
+    agent_port: str | None = None          # the URL of the phone that answered, for the call record
+    bridged: bool = False                  # caller and agent are talking
+    survey: engine.SurveyResult | None = None   # 满意度评价, stored with the call
+    ticks: int = 0                         # line ticks since the call was answered
     actions: list[engine.Action] = field(default_factory=list)  # everything the session did
 
 
@@ -97,7 +114,8 @@ class IvrCallHandler:
 
     def __init__(self, span: PriSpan, flow: Flow | IvrConfig, prompt_dir: str | Path | None = None, *,
                  recorder_factory: RecorderFactory | None = None, caller_lookup: CallerLookup | None = None,
-                 message_dir: str | Path | None = None, epoch_at_start: float | None = None) -> None:
+                 message_dir: str | Path | None = None, epoch_at_start: float | None = None,
+                 agents: AgentPhones | None = None, answer_timeout: float = ANSWER_TIMEOUT) -> None:
         if isinstance(flow, IvrConfig):
             prompt_dir = prompt_dir if prompt_dir is not None else flow.prompt_dir
             flow = flow.flow
@@ -107,6 +125,11 @@ class IvrCallHandler:
         self.recorder_factory = recorder_factory
         self.caller_lookup = caller_lookup or (lambda number: CallerInfo(number))
         self.message_dir = Path(message_dir) if message_dir is not None else None
+        if answer_timeout <= 0:
+            raise IvrCallError(f"answer_timeout must be positive seconds, not {answer_timeout!r}")
+        self.agents, self.answer_timeout = agents, answer_timeout
+        if agents is not None:
+            agents.listener = self
         self.calls: dict[int, IvrCall] = {}
         self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
         self.finished: dict[int, IvrCall] = {}          # released calls, for logs and tests
@@ -136,12 +159,18 @@ class IvrCallHandler:
     async def run(self) -> None:
         """Take the span's events for ever (cancel to stop)."""
         self.now()
-        while True:
-            event = await self.span.events.get()
-            try:
-                self.handle_event(event)
-            except Exception:  # one call's trouble must not stop the others
-                log.exception("IVR: handling %r", event)
+        if self.agents is not None:
+            self.agents.start()
+        try:
+            while True:
+                event = await self.span.events.get()
+                try:
+                    self.handle_event(event)
+                except Exception:  # one call's trouble must not stop the others
+                    log.exception("IVR: handling %r", event)
+        finally:
+            if self.agents is not None:
+                self.agents.stop()
 
     def handle_event(self, event: object) -> None:
         if isinstance(event, ev.IncomingCall):
@@ -217,16 +246,22 @@ class IvrCallHandler:
             elif isinstance(action, engine.StopRecording):
                 path = self._stop_message(call)
                 session.on_recorded(path, now)  # its CreateCase comes in this same drain
+            elif isinstance(action, engine.ToQueue) and self.agents is not None:
+                self.outcomes[call.call_id] = action
+                self._offer(call)
             elif isinstance(action, engine.ToQueue | engine.Transfer):
-                # Stub point for the ACD issue: hand the call over instead of clearing it.
+                # Stub point: no agents' phones given / no outbound leg for Transfer yet.
                 self.outcomes[call.call_id] = action
                 log.info("IVR %s: %s (无排队系统, 挂机)", call.name, action)
                 self._clear(call, NORMAL_CLEARING)
             elif isinstance(action, engine.Hangup):
                 self.outcomes.setdefault(call.call_id, action)
                 self._clear(call, NORMAL_CLEARING)
-            # CollectDigits (the timer says it all), DigitsCollected, SurveyResult and
-            # CreateCase stay in call.actions for pbxd to store with the call.
+            elif isinstance(action, engine.SurveyResult):
+                call.survey = action
+                log.info("IVR %s: 满意度评价 %d (%s)", call.name, action.score, action.label)
+            # CollectDigits (the timer says it all), DigitsCollected and CreateCase stay
+            # in call.actions for pbxd to store with the call.
         self._arm_timer(call)
 
     def _play(self, call: IvrCall, prompt: str) -> None:
@@ -268,6 +303,55 @@ class IvrCallHandler:
         if call.call_id in self.calls:
             self._drive(call, lambda s, now: s.on_timer(now))
 
+    # -- the agents' phones ----------------------------------------------------------------------
+    def _offer(self, call: IvrCall) -> None:
+        assert self.agents is not None and self._loop is not None
+        if call.cleared:
+            return
+        call.ringback = ToneGenerator("ringback")
+        log.info("IVR %s: 转坐席, 振铃 %d 部话机", call.name, len(self.agents.idle()))
+        self.agents.offer(call)
+        call.agent_timer = self._loop.call_later(self.answer_timeout, self._no_answer, call)
+
+    def _no_answer(self, call: IvrCall) -> None:
+        call.agent_timer = None
+        if call.cleared or call.bridged or self.agents is None:
+            return
+        self.agents.withdraw(call.call_id)
+        call.ringback = None
+        log.info("IVR %s: 坐席无人接听 (%.0f 秒)", call.name, self.answer_timeout)
+        self._drive(call, lambda s, now: s.on_handoff_failed(now, "no_answer"))
+
+    def agent_answered(self, call_id: int, port: FxsPort) -> None:
+        """AgentPhones: PORT was lifted for CALL_ID; the caller and the agent talk from now."""
+        call = self.calls.get(call_id)
+        if call is None or call.cleared:
+            if self.agents is not None:
+                self.agents.withdraw(call_id)
+            return
+        if call.agent_timer is not None:
+            call.agent_timer.cancel()
+            call.agent_timer = None
+        call.ringback, call.bridged, call.agent_port = None, True, port.url
+        log.info("IVR %s: 坐席 %s 接听", call.name, port.url)
+
+    def agent_hung_up(self, call_id: int, port: FxsPort) -> None:
+        """AgentPhones: the agent on PORT put the phone down; the flow goes on (the survey)."""
+        call = self.calls.get(call_id)
+        if call is None or call.cleared:
+            return
+        call.bridged = False
+        log.info("IVR %s: 坐席 %s 挂机", call.name, port.url)
+        self._drive(call, lambda s, now: s.on_agent_hangup(now))
+
+    def _leave_agents(self, call: IvrCall) -> None:
+        if call.agent_timer is not None:
+            call.agent_timer.cancel()
+            call.agent_timer = None
+        call.ringback, call.bridged = None, False
+        if self.agents is not None:
+            self.agents.withdraw(call.call_id)
+
     # -- messages ------------------------------------------------------------------------------
     def _start_message(self, call: IvrCall) -> None:
         if self.message_dir is None:
@@ -291,11 +375,15 @@ class IvrCallHandler:
             if call is not None and call.session is not None and not call.cleared:
                 call.digits.append(digit)
                 self._drive(call, lambda s, now, d=digit: s.on_digit(d, now))
+        to_agents: dict[int, bytes] = {}
         for call in list(self.calls.values()):
             if call.session is None or call.cleared:
                 continue
-            sent = self._next_prompt_frame(call)
+            call.ticks += 1
             heard = received[call.timeslot].tobytes()
+            sent = self._next_frame(call)
+            if call.bridged:
+                to_agents[call.call_id] = heard
             if call.message is not None:
                 call.message.write(heard)
             if call.recorder is not None:
@@ -309,11 +397,21 @@ class IvrCallHandler:
                 # Its last frame goes out in the answer to this tick: the prompt is done.
                 call.prompt, call.audio, call.position = None, b"", 0
                 self._drive(call, lambda s, now: s.on_prompt_done(now))
+        if self.agents is not None:
+            self.agents.clock(to_agents)  # the box clocks its FXS ports with the line
 
-    def _next_prompt_frame(self, call: IvrCall) -> bytes:
-        """Queue this tick's frame of the prompt (sent in the answer to this tick)."""
+    def _next_frame(self, call: IvrCall) -> bytes:
+        """Queue this tick's frame for the caller: the prompt, ringback or the agent's voice."""
         if call.prompt is None:
-            return IDLE_SLOT
+            frame: bytes | None = None
+            if call.bridged and self.agents is not None:
+                frame = self.agents.take_audio(call.call_id)
+            elif call.ringback is not None:
+                frame = linear_to_alaw(call.ringback.next_frame()).tobytes()
+            if frame is None:
+                return IDLE_SLOT
+            self.span.play(call.timeslot, frame)
+            return frame
         chunk = call.audio[call.position:call.position + SLOT_BYTES].ljust(SLOT_BYTES, IDLE_SLOT[:1])
         call.position += SLOT_BYTES
         self.span.play(call.timeslot, chunk)
@@ -331,6 +429,7 @@ class IvrCallHandler:
         if call.cleared:
             return
         call.cleared = True
+        self._leave_agents(call)
         self._stop_play(call)
         if call.timer is not None:
             call.timer.cancel()
@@ -354,6 +453,7 @@ class IvrCallHandler:
         if call.session is not None and not call.session.finished:
             self._drive(call, lambda s, now: s.on_hangup(now))
         call.cleared = True  # the line is already free: nothing to send
+        self._leave_agents(call)
         if call.timer is not None:
             call.timer.cancel()
             call.timer = None

@@ -26,10 +26,13 @@ from appliance.ivr.flows import IvrConfig, MenuNode, load_default_ivr
 from appliance.ivr.prompts import DEFAULT_PROMPTS, find_prompt, generate_prompts, read_prompt
 from appliance.media.dtmf import DtmfBank, dtmf_tone
 from appliance.media.g711 import alaw_to_linear
+from appliance.pbx.agents import AgentPhones
 from appliance.pbx.ivr_call import IvrCallHandler
 from appliance.recording.container import RecordingMeta, RecordingReader, RecordingWriter
 from appliance.recording.keys import Keyring, generate_key
+from drivers.e1_card.handset import Handset
 from drivers.e1_card.sim import SimSpan
+from drivers.e1_card.sim_fxs import SimFxsPort
 from drivers.e1_card.stack import PriSpan
 from drivers.e1_card.telco import TelcoSim
 
@@ -205,3 +208,134 @@ async def test_no_input_retries_then_reaches_an_agent(line, prompt_dir: Path) ->
                      "no_input", "main_menu", "to_agent"]
     assert call.digits == []
     assert call.session.trail[-2:] == ["main_menu", "agent"]  # type: ignore[union-attr]
+
+
+def dominant_hz(samples: np.ndarray) -> float:
+    """The strongest frequency of 8 kHz linear SAMPLES (FFT with a Hann window)."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(samples.size)))
+    return float(np.fft.rfftfreq(samples.size, 1 / 8000)[int(np.argmax(spectrum))])
+
+
+def linear(alaw: bytes) -> np.ndarray:
+    return alaw_to_linear(np.frombuffer(alaw, dtype=np.uint8))
+
+
+async def test_agent_answers_talks_hangs_up_and_the_caller_rates_the_call(
+        line, prompt_dir: Path, tmp_path: Path) -> None:
+    telco, out, box = line
+    config = load_default_ivr(prompt_dir=prompt_dir)
+    key = consultation_key(config)
+    sockets = Path(tempfile.mkdtemp(prefix="anxin-fxs-", dir="/tmp"))
+    port = SimFxsPort(f"sim://{sockets}/agent1")
+    phone_out = Lines()
+    handset = Handset(port.path, answer_after=0.3, out=phone_out)
+    phone_task = asyncio.ensure_future(handset.run())
+    recordings: list[Path] = []
+
+    def recorder(name: str, started: datetime) -> RecordingWriter:
+        recordings.append(tmp_path / f"{name}.arec")
+        return RecordingWriter(recordings[-1], KEY, RecordingMeta(name, started, chunk_frames=800))
+
+    handler = IvrCallHandler(box, config, recorder_factory=recorder, epoch_at_start=OPEN_HOURS,
+                             agents=AgentPhones([port]), answer_timeout=10)
+    task = asyncio.ensure_future(handler.run())
+    try:
+        await phone_out.wait_for("connected")
+        await telco.execute("call c1 96101 13800138000")
+        await out.wait_for("answered", id="c1")
+        await telco.execute(f"record c1 {tmp_path / 'heard.wav'}")
+        await until(lambda: any(c.prompt == "main_menu" for c in handler.calls.values()))
+        await asyncio.sleep(0.3)
+        tone = tmp_path / "key.wav"
+        write_wav16(tone, dtmf_tone(key, on_ms=100, off_ms=100))
+        await telco.execute(f"play c1 file {tone}")
+
+        # Ring-all: the phone rings with the caller's number and the agent picks up.
+        cid = await phone_out.wait_for("cid", timeout=20)
+        ringing_heard = telco.calls["c1"].recorded
+        await phone_out.wait_for("hook", state="off", timeout=5)
+        await until(lambda: any(c.bridged for c in handler.calls.values()), timeout=5)
+        call = next(iter(handler.calls.values()))
+        bridged_tick, bridged_heard = call.ticks, telco.calls["c1"].recorded // 160
+        await handset.execute(f"record {tmp_path / 'agent.wav'}")
+        await telco.execute("play c1 tone 1000 1.4")
+        await handset.execute("play tone 1700 1.4")
+        await asyncio.sleep(1.5)
+        await handset.execute("on")  # the agent hangs up: the survey follows
+
+        await until(lambda: call.prompt == "survey", timeout=10)
+        write_wav16(tone, dtmf_tone("1", on_ms=100, off_ms=100))
+        await telco.execute(f"play c1 file {tone}")
+        await out.wait_for("released", id="c1", timeout=20)
+        await until(lambda: not handler.calls, timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # its readers off the port first
+        handset.stop()
+        await asyncio.wait_for(phone_task, 5)
+        port.close()
+
+    assert cid["number"] == "13800138000"
+    assert handler.outcomes[call.call_id] == engine.ToQueue("general", 0)
+    assert call.agent_port == port.url
+    assert call.survey == engine.SurveyResult(1, "满意")
+    assert call.session is not None and call.session.trail[-3:] == ["consultation", "survey", "survey_thanks"]
+    plays = [a.prompt for a in call.actions if isinstance(a, engine.Play)]
+    assert plays[-2:] == ["survey", "survey_thanks"]
+
+    # While the phone rings the caller hears ringback (450 Hz, the first second is on).
+    heard = read_wav16(tmp_path / "heard.wav")
+    assert dominant_hz(heard[ringing_heard + 400:ringing_heard + 2000]) == pytest.approx(450, abs=10)
+    # 0.3–1.2 s into the bridge both tones are on, whatever the scheduling jitter.
+    window = slice(int(0.3 * 8000), int(1.2 * 8000))
+    assert dominant_hz(heard[bridged_heard * 160:][window]) == pytest.approx(1700, abs=10)
+    agent_heard = read_wav16(tmp_path / "agent.wav")
+    assert dominant_hz(agent_heard[window]) == pytest.approx(1000, abs=10)
+
+    with RecordingReader(recordings[0], Keyring([KEY])) as reader:
+        left, right = reader.read_all()
+    start = bridged_tick * 160
+    assert dominant_hz(linear(left[start:])[window]) == pytest.approx(1000, abs=10)
+    assert dominant_hz(linear(right[start:])[window]) == pytest.approx(1700, abs=10)
+    welcome = read_prompt(find_prompt("welcome", prompt_dir))  # type: ignore[arg-type]
+    assert right[:len(welcome)] == welcome
+    assert digits_in(left) == [key, "1"]
+
+
+async def test_nobody_answers_and_the_flow_falls_back(line, prompt_dir: Path) -> None:
+    telco, out, box = line
+    config = load_default_ivr(prompt_dir=prompt_dir)
+    key = consultation_key(config)
+    sockets = Path(tempfile.mkdtemp(prefix="anxin-fxs-", dir="/tmp"))
+    port = SimFxsPort(f"sim://{sockets}/agent1")
+    phone_out = Lines()
+    handset = Handset(port.path, out=phone_out)  # rings, nobody picks up
+    phone_task = asyncio.ensure_future(handset.run())
+    handler = IvrCallHandler(box, config, epoch_at_start=OPEN_HOURS, agents=AgentPhones([port]),
+                             answer_timeout=1.0)
+    task = asyncio.ensure_future(handler.run())
+    try:
+        await phone_out.wait_for("connected")
+        await telco.execute("call c1 96101 13800138000")
+        await until(lambda: any(c.prompt == "main_menu" for c in handler.calls.values()))
+        tone = Path(tempfile.mkdtemp(prefix="anxin-key-")) / "key.wav"
+        write_wav16(tone, dtmf_tone(key, on_ms=100, off_ms=100))
+        await telco.execute(f"play c1 file {tone}")
+        await phone_out.wait_for("ring", on=True, timeout=20)
+        await out.wait_for("released", id="c1", timeout=20)
+        await until(lambda: not handler.calls, timeout=5)
+        await phone_out.wait_for("ring", on=False, timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # its readers off the port first
+        handset.stop()
+        await asyncio.wait_for(phone_task, 5)
+        port.close()
+
+    (call_id, outcome), = handler.outcomes.items()
+    assert outcome == engine.ToQueue("general", 0)
+    call = handler.finished[call_id]
+    assert call.agent_port is None and call.survey is None
+    # The consultation node has no fallback: the engine ends the call with the reason.
+    assert call.session is not None and call.session.end_reason == "no_answer"
+    assert handler.agents is not None and handler.agents.idle() == [port]
