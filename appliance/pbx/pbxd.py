@@ -27,7 +27,12 @@ class Pbxd:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.bus = LocalBus(config.bus.mqtt_url, "pbxd")
-        self.trunks = TrunkService(config.spans, on_state=self._publish)
+        # With agents' phones the calls go through the IVR to them; without, trunks refuse (34).
+        self.call_path = None
+        if config.fxs:
+            from appliance.pbx.call_path import CallPath
+            self.call_path = CallPath(config)  # CallPathError (a ValueError) names what to fix
+        self.trunks = TrunkService(config.spans, on_state=self._publish, call_path=self.call_path)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="pbxd-loop", daemon=True)
         self._ready = threading.Event()
@@ -100,5 +105,7 @@ class Pbxd:
                 self.loop.call_soon_threadsafe(self._server.close)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        if self.call_path is not None:
+            self.call_path.close()
         self.control_path.unlink(missing_ok=True)
         self.bus.stop()

@@ -44,6 +44,7 @@ class Trunk:
     calls_in: int = 0
     calls_refused: int = 0
     events: int = 0
+    handler: Any = None  # the call path's IvrCallHandler, when the box has phones
     task: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     def state(self) -> dict[str, Any]:
@@ -67,11 +68,12 @@ class TrunkService:
 
     def __init__(self, spans: tuple[SpanConfig, ...], *,
                  on_state: Callable[[dict[str, Any]], None] | None = None,
-                 on_call: CallHandler | None = None) -> None:
+                 on_call: CallHandler | None = None, call_path: Any = None) -> None:
         self.configs = spans
         self.trunks: dict[str, Trunk] = {}
         self.on_state = on_state or (lambda _state: None)
         self.on_call = on_call
+        self.call_path = call_path  # appliance.pbx.call_path.CallPath, or None: refuse with 34
         self.failures = 0  # handler errors caught in the watch loops (health)
         self._snapshot: list[dict[str, Any]] = []
         self._refresher: asyncio.Task[None] | None = None
@@ -88,6 +90,9 @@ class TrunkService:
     async def stop(self) -> None:
         if self._refresher:
             self._refresher.cancel()
+        for trunk in self.trunks.values():
+            if trunk.handler is not None and trunk.handler.agents is not None:
+                trunk.handler.agents.stop()
         for trunk in self.trunks.values():
             if trunk.task:
                 trunk.task.cancel()
@@ -141,6 +146,10 @@ class TrunkService:
                 continue
             trunk.span = PriSpan(backend, cfg.role, name=cfg.name,  # type: ignore[arg-type]
                                  numbering=cfg.numbering, capture=cfg.capture)
+            if self.call_path is not None:
+                trunk.handler = self.call_path.handler_for(trunk.span)
+                if trunk.handler.agents is not None:
+                    trunk.handler.agents.start()
             await trunk.span.start()
         while True:
             event = await trunk.span.events.get()
@@ -162,6 +171,9 @@ class TrunkService:
                     name, "up" if event.up else "DOWN", event.reason)
             self.refresh()
             self.on_state(trunk.state())
+        elif trunk.handler is not None and not isinstance(event, (ev.Restarted, ev.ProtocolErrorReported)):
+            trunk.calls_in += isinstance(event, ev.IncomingCall)
+            trunk.handler.handle_event(event)  # the IVR, then the agents' phones
         elif isinstance(event, ev.IncomingCall):
             trunk.calls_in += 1
             if self.on_call is not None and self.on_call(trunk, event):
