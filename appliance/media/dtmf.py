@@ -54,13 +54,12 @@ import math
 
 import numpy as np
 
+from appliance.media import FRAME_SAMPLES, SAMPLE_RATE
 from appliance.media.dtmf_analysis import (
     DIGITS,
-    FRAME_SAMPLES,
     HIGH_GROUP_HZ,
     KEYPAD,
     LOW_GROUP_HZ,
-    SAMPLE_RATE,
     ZERO_DBM0_PEAK,
     DtmfError,
     DtmfLimits,

@@ -25,15 +25,15 @@ from typing import Final
 
 import numpy as np
 
-SAMPLE_RATE: Final = 8000
-FRAME_SAMPLES: Final = 160  # 20 ms, one tick
+from appliance.media import SAMPLE_RATE
+from appliance.media.dsp import DBM0_PEAK
+
 LOW_GROUP_HZ: Final = (697.0, 770.0, 852.0, 941.0)
 HIGH_GROUP_HZ: Final = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD: Final = ("123A", "456B", "789C", "*0#D")  # rows: low group; columns: high group
 DIGITS: Final = "".join(KEYPAD)  # index = 4 * row + column
 
-# 0 dBm0: a sine of peak 3.14 dB below A-law overload (G.711; as in drivers/e1_card/g711.py).
-ZERO_DBM0_PEAK: Final = 32768 * 10 ** (-3.14 / 20)
+ZERO_DBM0_PEAK: Final = DBM0_PEAK  # 0 dBm0 sine peak, the media engine's reference (dsp.py)
 _ZERO_DBM0_POWER: Final = ZERO_DBM0_PEAK**2 / 2  # mean square of that sine
 
 WINDOW: Final = 160  # 20 ms analysis window; a new one every 10 ms

@@ -24,13 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from appliance.media import MediaError
+from drivers.e1_card import g711 as line_g711
 
 ALAW_IDLE: Final = 0xD5
 ULAW_IDLE: Final = 0xFF
 
-# Segment end points of the 13-bit A-law magnitude (chords 0–7) and of the biased 14-bit
-# µ-law magnitude; a magnitude belongs to the first segment whose end it does not reach.
-_ALAW_SEGMENT_ENDS: Final = np.array([32, 64, 128, 256, 512, 1024, 2048], dtype=np.int32)
+# Segment end points of the biased 14-bit µ-law magnitude; a magnitude belongs to the
+# first segment whose end it does not reach.
 _ULAW_SEGMENT_ENDS: Final = np.array([64, 128, 256, 512, 1024, 2048, 4096], dtype=np.int32)
 _ULAW_BIAS: Final = 33  # in 14-bit units: makes each segment start at a power of two
 _ULAW_TOP: Final = 0x1FFF  # largest biased magnitude: beyond it, the top code (overload)
@@ -41,28 +41,13 @@ def _readonly(table: np.ndarray) -> np.ndarray:
     return table
 
 
-def _build_alaw_decode() -> np.ndarray:
-    code = np.arange(256, dtype=np.int32) ^ 0x55
-    positive = (code & 0x80) != 0  # G.711: sign bit 1 is the positive half
-    segment, step = (code >> 4) & 0x07, code & 0x0F
-    # Decision value in the middle of each step: 2·step+1 in segment 0, (2·step+33)·2^(s-1)
-    # above it (13-bit), times 8 for the 16-bit scale.
-    magnitude = np.where(segment == 0, 2 * step + 1, (2 * step + 33) << np.maximum(segment - 1, 0)) * 8
-    return _readonly(np.where(positive, magnitude, -magnitude).astype(np.int16))
-
-
-def _build_alaw_encode() -> np.ndarray:
-    # Index = the sample's 16-bit pattern, so int16 arrays encode through a free .view().
-    sample = np.arange(65536, dtype=np.int32)
-    sample = np.where(sample >= 32768, sample - 65536, sample)
-    positive = sample >= 0
-    # The negative half is offset by one step (−1 → magnitude 0), as G.711's decision
-    # values are symmetric around −½ LSB; then keep the top 13 bits.
-    magnitude = np.where(positive, sample, -sample - 1) >> 3
-    segment = np.searchsorted(_ALAW_SEGMENT_ENDS, magnitude, side="right")
-    step = (magnitude >> np.maximum(segment, 1)) & 0x0F
-    code = np.where(positive, 0x80, 0x00) | (segment << 4) | step
-    return _readonly((code ^ 0x55).astype(np.uint8))
+def _alaw_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The A-law tables of drivers/e1_card/g711.py (one definition of the line's coding),
+    as arrays; encode re-indexed by the sample's 16-bit pattern so int16 arrays encode
+    through a free .view()."""
+    decode = np.array(line_g711.DECODE, dtype=np.int16)
+    by_offset = np.frombuffer(line_g711.ENCODE, dtype=np.uint8)  # index = sample + 32768
+    return _readonly(decode), _readonly(np.roll(by_offset, 32768))
 
 
 def _build_ulaw_decode() -> np.ndarray:
@@ -85,9 +70,8 @@ def _build_ulaw_encode() -> np.ndarray:
     return _readonly((~code & 0xFF).astype(np.uint8))
 
 
-ALAW_DECODE: Final = _build_alaw_decode()  # int16[256], by code
+ALAW_DECODE, ALAW_ENCODE = _alaw_tables()  # int16[256] by code; uint8[65536] by uint16 pattern
 ULAW_DECODE: Final = _build_ulaw_decode()
-ALAW_ENCODE: Final = _build_alaw_encode()  # uint8[65536], by the sample's uint16 bit pattern
 ULAW_ENCODE: Final = _build_ulaw_encode()
 # G.711 also defines direct transcoding; composing the tables gives the same result as
 # decoding and re-encoding, which is what the tests hold it to.

@@ -28,7 +28,6 @@ from drivers.e1_card.stack import LinkStateChanged, PriSpan
 
 log = logging.getLogger("trunks")
 
-CallHandler = Callable[["Trunk", ev.IncomingCall], bool]  # True: the handler took the call
 
 
 OPEN_RETRY = 5.0  # seconds between attempts to open a span that would not open
@@ -68,11 +67,10 @@ class TrunkService:
 
     def __init__(self, spans: tuple[SpanConfig, ...], *,
                  on_state: Callable[[dict[str, Any]], None] | None = None,
-                 on_call: CallHandler | None = None, call_path: Any = None) -> None:
+                 call_path: Any = None) -> None:
         self.configs = spans
         self.trunks: dict[str, Trunk] = {}
         self.on_state = on_state or (lambda _state: None)
-        self.on_call = on_call
         self.call_path = call_path  # appliance.pbx.call_path.CallPath, or None: refuse with 34
         self.failures = 0  # handler errors caught in the watch loops (health)
         self._snapshot: list[dict[str, Any]] = []
@@ -176,8 +174,6 @@ class TrunkService:
             trunk.handler.handle_event(event)  # the IVR, then the agents' phones
         elif isinstance(event, ev.IncomingCall):
             trunk.calls_in += 1
-            if self.on_call is not None and self.on_call(trunk, event):
-                return
             trunk.calls_refused += 1
             log.warning("span %s: call from %s to %s refused (%d %s): no call control loaded",
                         name, event.calling or "unknown", event.called, NO_CIRCUIT_AVAILABLE,

@@ -36,6 +36,7 @@ from typing import BinaryIO
 import numpy as np
 
 from appliance.clock import now_local
+from appliance.media.g711 import alaw_to_linear
 from appliance.recording import index
 from appliance.recording.container import (
     CHANNELS,
@@ -48,11 +49,9 @@ from appliance.recording.container import (
     WrongKey,
 )
 from appliance.recording.keys import Keyring
-from drivers.e1_card.g711 import DECODE
 
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_ALAW = 6
-_ALAW_TO_PCM = np.array(DECODE, dtype="<i2")
 
 
 class ExportError(RecordingError):
@@ -97,7 +96,9 @@ def write_wav(out: BinaryIO, chunks: Iterable[bytes], fmt: str = "alaw") -> int:
     frames = 0
     for chunk in chunks:
         frames += len(chunk) // CHANNELS
-        out.write(chunk if fmt == "alaw" else _ALAW_TO_PCM[np.frombuffer(chunk, dtype=np.uint8)].tobytes())
+        if fmt != "alaw":  # WAV is little-endian whatever the box is
+            chunk = alaw_to_linear(np.frombuffer(chunk, dtype=np.uint8)).astype("<i2").tobytes()
+        out.write(chunk)
     end = out.tell()
     out.seek(start)
     out.write(_wav_header(fmt, frames))

@@ -39,7 +39,8 @@ def _encode_one(sample: int) -> int:
 
 
 DECODE: Final = array("h", (_decode_one(c) for c in range(256)))
-_ENCODE: Final = bytes(_encode_one(s - 32768) for s in range(65536))
+# ENCODE[s + 32768] is the A-law code of 16-bit sample s.
+ENCODE: Final = bytes(_encode_one(s - 32768) for s in range(65536))
 
 
 def alaw_to_linear(data: bytes) -> array:
@@ -49,7 +50,7 @@ def alaw_to_linear(data: bytes) -> array:
 
 def linear_to_alaw(samples: array | list[int]) -> bytes:
     """A-law bytes of 16-bit signed SAMPLES (clipped to the 16-bit range)."""
-    return bytes(_ENCODE[max(-32768, min(32767, int(s))) + 32768] for s in samples)
+    return bytes(ENCODE[max(-32768, min(32767, int(s))) + 32768] for s in samples)
 
 
 def tone(frequencies: tuple[float, ...], seconds: float, *, dbm0: float = -10.0,
