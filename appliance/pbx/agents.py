@@ -1,8 +1,10 @@
 """AgentPhones: the agents' analog phones (FXS ports) on the box's call path.
 
-The IVR hands a call over (``ToQueue``); ``offer(call)`` rings every idle phone with the
-caller's number as caller ID, and the first phone lifted takes the call: the others stop
-ringing and the listener hears ``agent_answered``. While the call is bridged, the phone
+The IVR hands a call over (``ToQueue``); ``offer(call, listener)`` rings every idle phone
+with the caller's number as caller ID, and the first phone lifted takes the call: the
+others stop ringing and that call's listener (the handler of the span it came in on: one
+set of phones serves every span) hears ``agent_answered``. Calls are keyed by their
+box-wide name, since Q.931 call references repeat from span to span. While the call is bridged, the phone
 put down is ``agent_hung_up``; the caller leaving first is ``withdraw`` (the agent hears
 busy tone until the handset goes down).
 
@@ -40,9 +42,8 @@ MAX_QUEUED_FRAMES = 10                     # 200 ms: more means the phone runs a
 
 
 class OfferedCall(Protocol):
-    """What AgentPhones needs of a call: an id, the caller's number, a name for logs."""
+    """What AgentPhones needs of a call: its box-wide name and the caller's number."""
 
-    call_id: int
     caller: str | None
     name: str
 
@@ -50,9 +51,9 @@ class OfferedCall(Protocol):
 class AgentListener(Protocol):
     """The call handler's side: told when an agent takes a call and when they put it down."""
 
-    def agent_answered(self, call_id: int, port: FxsPort) -> None: ...
+    def agent_answered(self, call_name: str, port: FxsPort) -> None: ...
 
-    def agent_hung_up(self, call_id: int, port: FxsPort) -> None: ...
+    def agent_hung_up(self, call_name: str, port: FxsPort) -> None: ...
 
 
 @dataclass
@@ -61,8 +62,8 @@ class Phone:
 
     port: FxsPort
     off_hook: bool = False
-    ringing_for: int | None = None      # call id while ringing
-    bridged_to: int | None = None       # call id while talking
+    ringing_for: str | None = None      # call name while ringing
+    bridged_to: str | None = None       # call name while talking
     heard: deque[bytes] = field(default_factory=deque)  # the agent's voice, to the caller
 
     @property
@@ -73,10 +74,10 @@ class Phone:
 class AgentPhones:
     """The FXS ports agents answer calls on (ring-all until the ACD lands)."""
 
-    def __init__(self, ports: list[FxsPort], listener: AgentListener | None = None) -> None:
+    def __init__(self, ports: list[FxsPort]) -> None:
         self.phones = [Phone(port) for port in ports]
-        self.listener = listener
-        self._waiting: dict[int, OfferedCall] = {}   # offered, not answered, oldest first
+        self._waiting: dict[str, OfferedCall] = {}   # offered, not answered, oldest first
+        self._listeners: dict[str, AgentListener] = {}   # per call, until it is withdrawn
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -103,40 +104,42 @@ class AgentPhones:
     def off_hook(self) -> list[FxsPort]:
         return [phone.port for phone in self.phones if phone.off_hook]
 
-    def bridged(self, call_id: int) -> FxsPort | None:
-        phone = self._bridged_phone(call_id)
+    def bridged(self, call_name: str) -> FxsPort | None:
+        phone = self._bridged_phone(call_name)
         return phone.port if phone is not None else None
 
-    def waiting(self, call_id: int) -> bool:
-        return call_id in self._waiting
+    def waiting(self, call_name: str) -> bool:
+        return call_name in self._waiting
 
     # -- calls --------------------------------------------------------------------------------
-    def offer(self, call: OfferedCall) -> None:
+    def offer(self, call: OfferedCall, listener: AgentListener) -> None:
         """Ring every idle phone for CALL (or keep it waiting until one is free)."""
-        self._waiting[call.call_id] = call
+        self._waiting[call.name] = call
+        self._listeners[call.name] = listener
         self._ring_idle_phones()
 
-    def withdraw(self, call_id: int) -> None:
+    def withdraw(self, call_name: str) -> None:
         """The call is gone (caller hung up, or nobody answered in time): stop its phones."""
-        self._waiting.pop(call_id, None)
+        self._waiting.pop(call_name, None)
+        self._listeners.pop(call_name, None)
         for phone in self.phones:
-            if phone.ringing_for == call_id:
+            if phone.ringing_for == call_name:
                 self._stop_ringing(phone)
-            if phone.bridged_to == call_id:
+            if phone.bridged_to == call_name:
                 phone.bridged_to = None
                 phone.heard.clear()
                 self._drive(phone, lambda p: p.tone("busy"))  # heard until the agent hangs up
         self._ring_idle_phones()
 
-    def take_audio(self, call_id: int) -> bytes | None:
-        """The next 20 ms of the agent bridged to CALL_ID, None if none is there yet."""
-        phone = self._bridged_phone(call_id)
+    def take_audio(self, call_name: str) -> bytes | None:
+        """The next 20 ms of the agent bridged to CALL_NAME, None if none is there yet."""
+        phone = self._bridged_phone(call_name)
         if phone is None or not phone.heard:
             return None
         return phone.heard.popleft()
 
-    def clock(self, frames: Mapping[int, bytes]) -> None:
-        """One line tick: one frame to every port (FRAMES[call_id] for a bridged one)."""
+    def clock(self, frames: Mapping[str, bytes]) -> None:
+        """One line tick: one frame to every port (FRAMES[call name] for a bridged one)."""
         for phone in self.phones:
             frame = frames.get(phone.bridged_to, IDLE_FRAME) if phone.bridged_to is not None else IDLE_FRAME
             self._drive(phone, lambda p, f=frame: p.write_audio(f))
@@ -148,7 +151,7 @@ class AgentPhones:
         oldest = next(iter(self._waiting.values()))
         for phone in self.phones:
             if phone.idle:
-                phone.ringing_for = oldest.call_id
+                phone.ringing_for = oldest.name
                 number = oldest.caller or ""
                 self._drive(phone, lambda p, n=number: p.send_cid(n, ""))
                 self._drive(phone, lambda p: p.ring(True))
@@ -180,33 +183,35 @@ class AgentPhones:
         elif isinstance(event, HookOn):
             phone.off_hook = False
             self._drive(phone, lambda p: p.tone("none"))
-            call_id, phone.bridged_to = phone.bridged_to, None
+            name, phone.bridged_to = phone.bridged_to, None
             phone.heard.clear()
-            if call_id is not None:
-                log.info("坐席话机 %s: 坐席挂机 (call %d)", phone.port.url, call_id)
-                if self.listener is not None:
-                    self.listener.agent_hung_up(call_id, phone.port)
+            if name is not None:
+                log.info("坐席话机 %s: 坐席挂机 (%s)", phone.port.url, name)
+                listener = self._listeners.pop(name, None)
+                if listener is not None:
+                    listener.agent_hung_up(name, phone.port)
             self._ring_idle_phones()
         # Flash and Digit (transfer, hold) belong to the ACD issue.
 
     def _answer(self, phone: Phone) -> None:
-        call_id, phone.ringing_for = phone.ringing_for, None
-        if call_id is None or call_id not in self._waiting:
+        name, phone.ringing_for = phone.ringing_for, None
+        if name is None or name not in self._waiting:
             return  # lifted with no call for it: nothing to connect
-        call = self._waiting.pop(call_id)
+        call = self._waiting.pop(name)
         self._drive(phone, lambda p: p.ring(False))
         for other in self.phones:
-            if other.ringing_for == call_id:
+            if other.ringing_for == name:
                 self._stop_ringing(other)
-        phone.bridged_to = call_id
+        phone.bridged_to = name
         phone.heard.clear()
         log.info("坐席话机 %s: 接听 %s", phone.port.url, call.name)
-        if self.listener is not None:
-            self.listener.agent_answered(call_id, phone.port)
+        listener = self._listeners.get(name)
+        if listener is not None:
+            listener.agent_answered(name, phone.port)
         self._ring_idle_phones()  # phones rung for this call may serve the next one
 
-    def _bridged_phone(self, call_id: int) -> Phone | None:
-        return next((phone for phone in self.phones if phone.bridged_to == call_id), None)
+    def _bridged_phone(self, call_name: str) -> Phone | None:
+        return next((phone for phone in self.phones if phone.bridged_to == call_name), None)
 
     @staticmethod
     def _drive(phone: Phone, command: Callable[[FxsPort], object]) -> None:

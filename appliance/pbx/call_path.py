@@ -4,21 +4,49 @@ Built from the config at start (a bad flow, a missing prompt or an FXS port that
 be opened stops pbxd with a message that names it; a missing recording key does not:
 calls go on unrecorded, loudly). A box without `[[telephony.fxs]]` has no one to put a
 call through to, so its trunks keep refusing calls with cause 34 (trunks.py).
+
+Everything a call leaves behind goes to box.db on pbxd's own connection: the index row
+of each recording (opened before the first chunk, finished at hang-up), the case a
+message opens (投诉留言), and the call record (CDR) when the call is released — each in
+the transaction that queues it for the hub. The recording retention job runs here too
+(`run_retention`, on a worker thread with its own connection): it deletes what may go,
+alarms the supervisor when the disk stays short, and pauses recording (calls go on)
+when the disk is nearly full.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from appliance.cases.store import is_case_open, open_case
+from appliance.clock import SHANGHAI, iso
 from appliance.config import Config
+from appliance.ivr import engine
+from appliance.ivr.engine import CallerInfo
 from appliance.ivr.flows import IvrConfig, load_default_ivr
 from appliance.ivr.prompts import check_prompts
 from appliance.pbx.agents import AgentPhones
-from appliance.pbx.ivr_call import IvrCallHandler
-from appliance.recording.container import RecordingMeta, RecordingWriter
-from appliance.recording.keys import load_keyring
+from appliance.pbx.cdr import CallRecord, stamp, store_call
+from appliance.pbx.ivr_call import IvrCall, IvrCallHandler
+from appliance.recording import index
+from appliance.recording.container import RecordingError, RecordingMeta, RecordingWriter
+from appliance.recording.keys import Keyring, load_keyring
+from appliance.recording.retention import (
+    DiskAlarm,
+    PauseRecording,
+    ResumeRecording,
+    RetentionPlanner,
+    RetentionPolicy,
+    RetentionRun,
+    run_retention,
+)
+from appliance.store import open_store
 from drivers.e1_card.fxs import FxsPort, open_fxs
 from drivers.e1_card.stack import PriSpan
 
@@ -29,8 +57,29 @@ class CallPathError(ValueError):
     """The call path cannot be built from this config: says what to fix."""
 
 
+class IndexedRecording:
+    """A RecordingWriter whose box.db row follows it: added at open, finished at close."""
+
+    def __init__(self, conn: sqlite3.Connection, writer: RecordingWriter, recording_id: str) -> None:
+        self.conn, self.writer, self.recording_id = conn, writer, recording_id
+
+    def write(self, left: bytes, right: bytes) -> None:
+        self.writer.write(left, right)
+
+    def close(self) -> None:
+        self.writer.close()  # raises if the final chunk could not be written: the row stays 'recording'
+        try:
+            index.finish_recording(self.conn, self.recording_id, duration_s=round(self.writer.duration_s, 3),
+                                   size=self.writer.size, at=datetime.now(UTC))
+        except (sqlite3.Error, RecordingError) as exc:
+            log.error("录音 %s: 索引无法更新: %s", self.recording_id, exc)
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
 class CallPath:
-    """The IVR, prompts, recording and agents' phones of one box."""
+    """The IVR, prompts, recording and agents' phones of one box, and what calls leave in box.db."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -40,6 +89,11 @@ class CallPath:
         if missing:
             raise CallPathError(f"IVR prompts missing in {self.prompt_dir}: {', '.join(sorted(missing))} "
                                 f"(run: anxin-box prompts generate --config {config.source or 'box.toml'})")
+        self.db = open_store(config.box.data_dir)
+        interrupted = index.mark_interrupted(self.db)
+        if interrupted:
+            log.warning("%d 条录音在上次停机时未写完 (interrupted): %s", len(interrupted),
+                        ", ".join(interrupted))
         self.ports: list[FxsPort] = []
         try:
             for fxs in config.fxs:
@@ -48,32 +102,175 @@ class CallPath:
             self.close()
             raise CallPathError(f"FXS port: {exc}") from exc
         self.agents = AgentPhones(self.ports)
-        self.recordings_dir = config.recording.dir or config.box.data_dir / "recordings"
-        self._record = self._recorder_factory()
-        self._taken = False
-
-    def _recorder_factory(self) -> Callable[[str, datetime], RecordingWriter] | None:
-        keys_file = self.config.recording.keys_file
-        if keys_file is None:
+        rec = config.recording
+        self.recordings_dir = rec.dir or config.box.data_dir / "recordings"
+        self.planner = RetentionPlanner(RetentionPolicy(
+            keep_days=rec.keep_days, max_days=rec.max_days, low_free_bytes=rec.low_free_bytes,
+            target_free_bytes=rec.target_free_bytes, stop_free_bytes=rec.stop_free_bytes))
+        self.recording_paused = False   # set by the retention job when the disk is nearly full
+        self.on_alarm: Callable[[dict[str, Any]], None] = lambda _alarm: None
+        self.free_bytes: Callable[[Path], int] | None = None  # disk free space; None = the real disk
+        self._retention_lock = threading.Lock()
+        self.keyring: Keyring | None = None
+        if rec.keys_file is None:
             log.error("未配置录音密钥 no [recording] keys_file: calls are NOT recorded")
-            return None
-        keyring = load_keyring(keys_file, recordings_dir=self.recordings_dir)
-        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.keyring = load_keyring(rec.keys_file, recordings_dir=self.recordings_dir)
+            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self.handlers: list[IvrCallHandler] = []
 
-        def start(name: str, at: datetime) -> RecordingWriter:
+    # -- recordings ----------------------------------------------------------------------------
+    def _recorder(self, kind: str) -> Callable[[str, datetime], IndexedRecording] | None:
+        if self.keyring is None:
+            return None
+        keyring = self.keyring
+
+        def start(name: str, at: datetime) -> IndexedRecording:
+            if self.recording_paused:
+                raise RecordingError("磁盘将满, 录音已暂停 (recording paused: disk nearly full)")
             path = self.recordings_dir / f"{at:%Y%m%d-%H%M%S}-{name}.arec"
-            return RecordingWriter(path, keyring.current, RecordingMeta(call_id=name, started_at=at))
+            writer = RecordingWriter(path, keyring.current, RecordingMeta(call_id=name, started_at=at))
+            try:
+                call = self._live_call(name)
+                index.add_recording(self.db, recording_id=name, kind=kind, path=str(path), started_at=at,
+                                    key_id=keyring.current.key_id,
+                                    call_id=call.name if call else None,
+                                    caller=call.caller if call else None,
+                                    callee=call.called if call else None)
+            except (sqlite3.Error, RecordingError) as exc:
+                writer.abort()
+                path.unlink(missing_ok=True)
+                raise RecordingError(f"indexing recording {name}: {exc}") from exc
+            return IndexedRecording(self.db, writer, name)
 
         return start
 
+    def _live_call(self, recording_name: str) -> IvrCall | None:
+        call_name = recording_name.removesuffix("-msg")
+        for handler in self.handlers:
+            for call in handler.calls.values():
+                if call.name == call_name:
+                    return call
+        return None
+
+    # -- cases and call records --------------------------------------------------------------------
+    def _open_case(self, call: IvrCall, action: engine.CreateCase) -> str:
+        at = datetime.fromtimestamp(action.at, UTC)
+        event = open_case(self.db, origin=self.config.box.id, kind=action.kind, at=at, body={
+            "source": "ivr_message", "call_id": call.name, "caller": action.caller,
+            "category": action.category, "elder_id": action.elder_id,
+            "recording_id": action.recording or None, "duration_s": action.duration,
+            "flow": action.flow, "node": action.node})
+        if action.recording:
+            index.link_case(self.db, action.recording, event.case_id)
+        log.info("工单 %s 已创建: %s 留言 (%s)", event.case_id, action.caller or "无号码", call.name)
+        return event.case_id
+
+    def _store_call(self, call: IvrCall) -> None:
+        store_call(self.db, call_record(call))
+
     def handler_for(self, span: PriSpan) -> IvrCallHandler:
-        # One set of phones: the first span's calls reach them; ACD (next issue) shares them.
-        agents = None if self._taken else self.agents
-        self._taken = True
-        return IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._record,
-                              agents=agents, message_dir=self.config.box.data_dir / "messages")
+        handler = IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
+                                 message_factory=self._recorder("message"), agents=self.agents,
+                                 caller_lookup=self.caller_info, on_case=self._open_case,
+                                 on_finished=self._store_call)
+        self.handlers.append(handler)
+        return handler
+
+    def caller_info(self, number: str | None) -> CallerInfo:
+        """Who calls, from the registry replica: a resident's own phone is an elder."""
+        if number:
+            try:
+                row = self.db.execute("SELECT elder_id FROM elders WHERE phone = ? OR emergency_phone = ? "
+                                      "LIMIT 1", (number, number)).fetchone()
+            except sqlite3.Error as exc:  # the call goes on as unknown
+                log.error("来电识别失败 %s: %s", number, exc)
+                row = None
+            if row is not None:
+                return CallerInfo(number, "elder", row[0])
+        return CallerInfo(number)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """On the running loop: watch the agents' phones (one set for every span)."""
+        self.agents.start()
+
+    def stop(self) -> None:
+        self.agents.stop()
 
     def close(self) -> None:
         for port in self.ports:
             port.close()
+        self.db.close()
 
+    # -- retention (a worker thread, its own connection) --------------------------------------------
+    def run_retention(self, now: datetime | None = None) -> RetentionRun:
+        with self._retention_lock:
+            conn = open_store(self.config.box.data_dir)
+            try:
+                result = run_retention(conn, self.planner, recordings_dir=self.recordings_dir,
+                                       now=now or datetime.now(UTC),
+                                       is_case_open=lambda case_id: is_case_open(conn, case_id),
+                                       free_bytes=self.free_bytes)
+            finally:
+                conn.close()
+        for error in result.errors:
+            log.error("录音清理: %s", error)
+        for action in result.alarms:
+            if isinstance(action, PauseRecording):
+                self.recording_paused = True
+                log.error("%s", action.message)
+            elif isinstance(action, ResumeRecording):
+                self.recording_paused = False
+                log.warning("磁盘空间已恢复 (剩余 %d 字节): 恢复录音", action.free_bytes)
+            if isinstance(action, DiskAlarm):
+                (log.error if action.raised else log.warning)("%s", action.message)
+            self.on_alarm(retention_alarm(action))
+        return result
+
+
+def retention_alarm(action: object) -> dict[str, Any]:
+    """The supervisor's view of a retention alarm (local bus `pbx/alarm/recording_disk`)."""
+    if isinstance(action, DiskAlarm):
+        return {"alarm": "recording_disk", "raised": action.raised, "free_bytes": action.free_bytes,
+                "low_free_bytes": action.low_free_bytes, "protected_young": action.protected_young,
+                "protected_by_case": action.protected_by_case, "message": action.message}
+    if isinstance(action, PauseRecording):
+        return {"alarm": "recording_paused", "raised": True, "free_bytes": action.free_bytes,
+                "message": action.message}
+    assert isinstance(action, ResumeRecording)
+    return {"alarm": "recording_paused", "raised": False, "free_bytes": action.free_bytes,
+            "message": "录音已恢复"}
+
+
+def call_record(call: IvrCall) -> CallRecord:
+    """The CDR of a released call."""
+    session = call.session
+    caller = session.caller if session is not None else None
+    queue = next((a.queue for a in call.actions if isinstance(a, engine.ToQueue)), None)
+    if call.agent_at is not None:
+        outcome = "agent"
+    elif call.case_id is not None or call.message_id is not None:
+        outcome = "message"
+    elif call.answered_at is None:
+        outcome = "refused"
+    elif call.queued_at is not None:
+        outcome = "abandoned" if call.ended_by == "caller" else "no_answer"
+    else:
+        outcome = "ivr"
+    ended = call.ended_at if call.ended_at is not None else call.started_at
+    return CallRecord(
+        call_id=call.name, direction="in", span=call.span, timeslot=call.timeslot,
+        caller=call.caller, called=call.called,
+        category=caller.category if caller else None, elder_id=caller.elder_id if caller else None,
+        started_at=stamp(call.started_at) or iso(datetime.now(SHANGHAI)), answered_at=stamp(call.answered_at),
+        ended_at=stamp(ended) or "", ended_by=call.ended_by, outcome=outcome,
+        flow=session.flow.name if session is not None else None, digits="".join(call.digits) or None,
+        queue=queue,
+        queue_wait_s=round((call.agent_at or ended) - call.queued_at, 3) if call.queued_at else None,
+        agent=call.agent_port,
+        talk_s=round((call.agent_left_at or ended) - call.agent_at, 3) if call.agent_at else None,
+        survey_score=call.survey.score if call.survey else None,
+        survey_label=call.survey.label if call.survey else None,
+        recording_id=call.name if call.answered_at is not None and call.recorded else None,
+        message_recording_id=call.message_id, case_id=call.case_id)

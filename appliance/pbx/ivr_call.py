@@ -23,8 +23,12 @@ media on the call's timeslot:
   fallback). Without ``agents`` (and for Transfer, which has no outbound trunk leg
   yet) the call is cleared with cause 16: the stub the ACD issue replaces.
 - Hangup → the call is cleared with cause 16.
-- RecordMessage → the caller's audio to ``message_dir/NAME.alaw`` (raw A-law) until
-  StopRecording, then ``on_recorded``; without a message_dir the message is empty.
+- RecordMessage → the caller's audio into an encrypted recording from
+  ``message_factory`` (kind ``message``; left = the caller) until StopRecording, then
+  ``on_recorded`` with its recording id; the CreateCase that follows goes to
+  ``on_case`` (pbxd opens the case in box.db and links the message). Without a
+  message_factory (no recording key) nothing is kept, loudly.
+- The call released → ``on_finished(call)``: pbxd writes the call record (CDR).
 - The far end hangs up → ``on_hangup``; the box answers the DISCONNECT with a release.
 
 Call recording (全程录音): with a ``recorder_factory`` every answered call gets a
@@ -47,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 
@@ -59,7 +63,7 @@ from appliance.media.dtmf import DtmfBank
 from appliance.media.g711 import ALAW_IDLE, alaw_to_linear, linear_to_alaw
 from appliance.media.tones import ToneGenerator
 from appliance.pbx.agents import AgentPhones
-from appliance.recording.container import RecordingError, RecordingWriter
+from appliance.recording.container import RecordingError
 from drivers.e1_card.fxs import FxsPort
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.span import SLOT_BYTES
@@ -73,8 +77,18 @@ NORMAL_CLEARING = 16
 ANSWER_TIMEOUT = 30.0  # seconds the agents' phones ring before the flow's fallback
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
 
-# (call name, answered at) → an open writer; pbxd's factory picks the path and the key.
-RecorderFactory = Callable[[str, datetime], RecordingWriter]
+class Recorder(Protocol):
+    """What the handler writes a call's audio to (a RecordingWriter, or pbxd's indexed one)."""
+
+    def write(self, left: bytes, right: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+# (recording name, started at) → an open recorder; pbxd's factory picks the path and the key.
+RecorderFactory = Callable[[str, datetime], Recorder]
 CallerLookup = Callable[[str | None], CallerInfo]
 
 
@@ -90,13 +104,24 @@ class IvrCall:
     timeslot: int
     caller: str | None
     name: str
+    called: str | None = None
+    span: str | None = None                # the span's name
+    started_at: float = 0.0                # epoch seconds: the SETUP arrived
+    answered_at: float | None = None       # CONNECT ACK: the box answered
+    queued_at: float | None = None         # handed to the agents' phones
+    agent_at: float | None = None          # an agent lifted the phone
+    agent_left_at: float | None = None     # the agent put it down (or the caller left first)
+    ended_at: float | None = None
+    ended_by: str | None = None            # "caller" | "box"
+    case_id: str | None = None             # the case a message opened
     session: IvrSession | None = None
     prompt: str | None = None        # the prompt being played, None when silent
     audio: bytes = b""
     position: int = 0
-    recorder: RecordingWriter | None = None
-    message: BinaryIO | None = None
-    message_path: Path | None = None
+    recorder: Recorder | None = None
+    recorded: bool = False                 # a recording was opened for the call
+    message: Recorder | None = None
+    message_id: str | None = None
     timer: asyncio.TimerHandle | None = None
     cleared: bool = False
     digits: list[str] = field(default_factory=list)   # every key heard, for the call's log
@@ -114,8 +139,11 @@ class IvrCallHandler:
 
     def __init__(self, span: PriSpan, flow: Flow | IvrConfig, prompt_dir: str | Path | None = None, *,
                  recorder_factory: RecorderFactory | None = None, caller_lookup: CallerLookup | None = None,
-                 message_dir: str | Path | None = None, epoch_at_start: float | None = None,
-                 agents: AgentPhones | None = None, answer_timeout: float = ANSWER_TIMEOUT) -> None:
+                 epoch_at_start: float | None = None,
+                 agents: AgentPhones | None = None, answer_timeout: float = ANSWER_TIMEOUT,
+                 message_factory: RecorderFactory | None = None,
+                 on_case: Callable[[IvrCall, engine.CreateCase], str | None] | None = None,
+                 on_finished: Callable[[IvrCall], None] | None = None) -> None:
         if isinstance(flow, IvrConfig):
             prompt_dir = prompt_dir if prompt_dir is not None else flow.prompt_dir
             flow = flow.flow
@@ -124,12 +152,11 @@ class IvrCallHandler:
         self.span, self.flow, self.prompt_dir = span, flow, Path(prompt_dir)
         self.recorder_factory = recorder_factory
         self.caller_lookup = caller_lookup or (lambda number: CallerInfo(number))
-        self.message_dir = Path(message_dir) if message_dir is not None else None
+        self.message_factory = message_factory
+        self.on_case, self.on_finished = on_case, on_finished
         if answer_timeout <= 0:
             raise IvrCallError(f"answer_timeout must be positive seconds, not {answer_timeout!r}")
         self.agents, self.answer_timeout = agents, answer_timeout
-        if agents is not None:
-            agents.listener = self
         self.calls: dict[int, IvrCall] = {}
         self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
         self.finished: dict[int, IvrCall] = {}          # released calls, for logs and tests
@@ -183,6 +210,7 @@ class IvrCallHandler:
             self._start(call)
         elif isinstance(event, ev.Hangup):
             log.info("IVR %s: 主叫挂机 (cause %s)", call.name, event.cause)
+            call.ended_by = call.ended_by or "caller"
             if call.session is not None:
                 self._drive(call, lambda s, now: s.on_hangup(now))
             self._clear(call, NORMAL_CLEARING)
@@ -193,8 +221,11 @@ class IvrCallHandler:
         if event.timeslot is None:
             self.span.hangup(event.call_id, 44)  # requested channel not available
             return
-        name = f"{self.span.name}-{event.call_id}"
-        call = IvrCall(event.call_id, event.timeslot, event.calling, name)
+        now = self.now()
+        # Unique across restarts (Q.931 call references repeat): recording and CDR key.
+        name = f"{self.span.name}-{datetime.fromtimestamp(now, UTC):%y%m%d%H%M%S}-{event.call_id}"
+        call = IvrCall(event.call_id, event.timeslot, event.calling, name, called=event.called,
+                       span=self.span.name, started_at=now)
         self.calls[event.call_id] = call
         log.info("IVR %s: 来电 %s → %s, 时隙 %d", name, event.calling, event.called, event.timeslot)
         self.span.proceeding(event.call_id)
@@ -205,10 +236,12 @@ class IvrCallHandler:
         if call.session is not None:
             return
         now = self.now()
+        call.answered_at = now
         self._dtmf.reset(call.timeslot)
         if self.recorder_factory is not None:
             try:
                 call.recorder = self.recorder_factory(call.name, datetime.fromtimestamp(now, UTC))
+                call.recorded = True
             except (RecordingError, OSError) as exc:  # the call goes on unrecorded
                 log.error("IVR %s: 录音无法开始: %s", call.name, exc)
         try:
@@ -235,33 +268,40 @@ class IvrCallHandler:
     def _carry_out(self, call: IvrCall, now: float) -> None:
         session = call.session
         assert session is not None
-        for action in session.actions():
-            call.actions.append(action)
-            if isinstance(action, engine.Play):
-                self._play(call, action.prompt)
-            elif isinstance(action, engine.StopPlay):
-                self._stop_play(call)
-            elif isinstance(action, engine.RecordMessage):
-                self._start_message(call)
-            elif isinstance(action, engine.StopRecording):
-                path = self._stop_message(call)
-                session.on_recorded(path, now)  # its CreateCase comes in this same drain
-            elif isinstance(action, engine.ToQueue) and self.agents is not None:
-                self.outcomes[call.call_id] = action
-                self._offer(call)
-            elif isinstance(action, engine.ToQueue | engine.Transfer):
-                # Stub point: no agents' phones given / no outbound leg for Transfer yet.
-                self.outcomes[call.call_id] = action
-                log.info("IVR %s: %s (无排队系统, 挂机)", call.name, action)
-                self._clear(call, NORMAL_CLEARING)
-            elif isinstance(action, engine.Hangup):
-                self.outcomes.setdefault(call.call_id, action)
-                self._clear(call, NORMAL_CLEARING)
-            elif isinstance(action, engine.SurveyResult):
-                call.survey = action
-                log.info("IVR %s: 满意度评价 %d (%s)", call.name, action.score, action.label)
-            # CollectDigits (the timer says it all), DigitsCollected and CreateCase stay
-            # in call.actions for pbxd to store with the call.
+        # Drained until empty: a verb given back to the session (on_recorded) adds actions.
+        while pending := session.actions():
+            for action in pending:
+                call.actions.append(action)
+                if isinstance(action, engine.Play):
+                    self._play(call, action.prompt)
+                elif isinstance(action, engine.StopPlay):
+                    self._stop_play(call)
+                elif isinstance(action, engine.RecordMessage):
+                    self._start_message(call)
+                elif isinstance(action, engine.StopRecording):
+                    path = self._stop_message(call)
+                    session.on_recorded(path, now)  # its CreateCase comes in the next drain
+                elif isinstance(action, engine.ToQueue) and self.agents is not None:
+                    self.outcomes[call.call_id] = action
+                    self._offer(call)
+                elif isinstance(action, engine.ToQueue | engine.Transfer):
+                    # Stub point: no agents' phones given / no outbound leg for Transfer yet.
+                    self.outcomes[call.call_id] = action
+                    log.info("IVR %s: %s (无排队系统, 挂机)", call.name, action)
+                    self._clear(call, NORMAL_CLEARING)
+                elif isinstance(action, engine.Hangup):
+                    self.outcomes.setdefault(call.call_id, action)
+                    self._clear(call, NORMAL_CLEARING)
+                elif isinstance(action, engine.CreateCase) and self.on_case is not None:
+                    try:
+                        call.case_id = self.on_case(call, action)
+                    except Exception:  # the message is kept; the case can be opened by hand
+                        log.exception("IVR %s: 留言工单无法创建", call.name)
+                elif isinstance(action, engine.SurveyResult):
+                    call.survey = action
+                    log.info("IVR %s: 满意度评价 %d (%s)", call.name, action.score, action.label)
+                # CollectDigits (the timer says it all), DigitsCollected and CreateCase stay
+                # in call.actions for pbxd to store with the call.
         self._arm_timer(call)
 
     def _play(self, call: IvrCall, prompt: str) -> None:
@@ -309,38 +349,41 @@ class IvrCallHandler:
         if call.cleared:
             return
         call.ringback = ToneGenerator("ringback")
+        call.queued_at = self.now()
         log.info("IVR %s: 转坐席, 振铃 %d 部话机", call.name, len(self.agents.idle()))
-        self.agents.offer(call)
+        self.agents.offer(call, self)
         call.agent_timer = self._loop.call_later(self.answer_timeout, self._no_answer, call)
 
     def _no_answer(self, call: IvrCall) -> None:
         call.agent_timer = None
         if call.cleared or call.bridged or self.agents is None:
             return
-        self.agents.withdraw(call.call_id)
+        self.agents.withdraw(call.name)
         call.ringback = None
         log.info("IVR %s: 坐席无人接听 (%.0f 秒)", call.name, self.answer_timeout)
         self._drive(call, lambda s, now: s.on_handoff_failed(now, "no_answer"))
 
-    def agent_answered(self, call_id: int, port: FxsPort) -> None:
-        """AgentPhones: PORT was lifted for CALL_ID; the caller and the agent talk from now."""
-        call = self.calls.get(call_id)
+    def agent_answered(self, call_name: str, port: FxsPort) -> None:
+        """AgentPhones: PORT was lifted for the call; the caller and the agent talk from now."""
+        call = self._call_named(call_name)
         if call is None or call.cleared:
             if self.agents is not None:
-                self.agents.withdraw(call_id)
+                self.agents.withdraw(call_name)
             return
         if call.agent_timer is not None:
             call.agent_timer.cancel()
             call.agent_timer = None
         call.ringback, call.bridged, call.agent_port = None, True, port.url
+        call.agent_at = self.now()
         log.info("IVR %s: 坐席 %s 接听", call.name, port.url)
 
-    def agent_hung_up(self, call_id: int, port: FxsPort) -> None:
+    def agent_hung_up(self, call_name: str, port: FxsPort) -> None:
         """AgentPhones: the agent on PORT put the phone down; the flow goes on (the survey)."""
-        call = self.calls.get(call_id)
+        call = self._call_named(call_name)
         if call is None or call.cleared:
             return
         call.bridged = False
+        call.agent_left_at = self.now()
         log.info("IVR %s: 坐席 %s 挂机", call.name, port.url)
         self._drive(call, lambda s, now: s.on_agent_hangup(now))
 
@@ -350,21 +393,31 @@ class IvrCallHandler:
             call.agent_timer = None
         call.ringback, call.bridged = None, False
         if self.agents is not None:
-            self.agents.withdraw(call.call_id)
+            self.agents.withdraw(call.name)
+
+    def _call_named(self, name: str) -> IvrCall | None:
+        return next((call for call in self.calls.values() if call.name == name), None)
 
     # -- messages ------------------------------------------------------------------------------
     def _start_message(self, call: IvrCall) -> None:
-        if self.message_dir is None:
+        if self.message_factory is None:
+            log.error("IVR %s: 未配置录音密钥, 留言不保存 (no recording key: message not kept)", call.name)
             return
-        self.message_dir.mkdir(parents=True, exist_ok=True)
-        call.message_path = self.message_dir / f"{call.name}-{int(self.now())}.alaw"
-        call.message = open(call.message_path, "xb")
+        call.message_id = f"{call.name}-msg"
+        try:
+            call.message = self.message_factory(call.message_id, datetime.fromtimestamp(self.now(), UTC))
+        except (RecordingError, OSError) as exc:
+            log.error("IVR %s: 留言录音无法开始: %s", call.name, exc)
+            call.message_id = None
 
     def _stop_message(self, call: IvrCall) -> str:
         if call.message is not None:
-            call.message.close()
+            try:
+                call.message.close()
+            except RecordingError as exc:
+                log.error("IVR %s: 留言录音关闭失败: %s", call.name, exc)
             call.message = None
-        return str(call.message_path or "")
+        return call.message_id or ""
 
     # -- media: one tap for every call of the span ------------------------------------------------
     def _on_media(self, frame: bytes) -> None:
@@ -375,7 +428,7 @@ class IvrCallHandler:
             if call is not None and call.session is not None and not call.cleared:
                 call.digits.append(digit)
                 self._drive(call, lambda s, now, d=digit: s.on_digit(d, now))
-        to_agents: dict[int, bytes] = {}
+        to_agents: dict[str, bytes] = {}
         for call in list(self.calls.values()):
             if call.session is None or call.cleared:
                 continue
@@ -383,9 +436,14 @@ class IvrCallHandler:
             heard = received[call.timeslot].tobytes()
             sent = self._next_frame(call)
             if call.bridged:
-                to_agents[call.call_id] = heard
+                to_agents[call.name] = heard
             if call.message is not None:
-                call.message.write(heard)
+                try:
+                    call.message.write(heard, IDLE_SLOT)
+                except RecordingError as exc:
+                    log.error("IVR %s: 留言写入失败: %s", call.name, exc)
+                    call.message.abort()
+                    call.message = None
             if call.recorder is not None:
                 try:
                     call.recorder.write(heard, sent)
@@ -405,7 +463,7 @@ class IvrCallHandler:
         if call.prompt is None:
             frame: bytes | None = None
             if call.bridged and self.agents is not None:
-                frame = self.agents.take_audio(call.call_id)
+                frame = self.agents.take_audio(call.name)
             elif call.ringback is not None:
                 frame = linear_to_alaw(call.ringback.next_frame()).tobytes()
             if frame is None:
@@ -429,6 +487,7 @@ class IvrCallHandler:
         if call.cleared:
             return
         call.cleared = True
+        call.ended_by = call.ended_by or "box"
         self._leave_agents(call)
         self._stop_play(call)
         if call.timer is not None:
@@ -460,4 +519,12 @@ class IvrCallHandler:
         self._stop_message(call)
         self._close_recorder(call)
         self.calls.pop(call.call_id, None)
+        call.ended_at = self.now()
+        if call.bridged or (call.agent_at is not None and call.agent_left_at is None):
+            call.agent_left_at = call.ended_at
         self.finished[call.call_id] = call
+        if self.on_finished is not None:
+            try:
+                self.on_finished(call)
+            except Exception:  # the call is over either way; its record is in the log
+                log.exception("IVR %s: 通话记录无法保存", call.name)

@@ -20,6 +20,9 @@ from appliance.pbx.trunks import TrunkService
 
 log = logging.getLogger("pbxd")
 
+RETENTION_FIRST = 60.0       # seconds after start: the first retention run (not during start-up)
+RETENTION_INTERVAL = 3600.0  # then hourly; a run takes well under a second on a box's disk
+
 
 class Pbxd:
     name = "pbxd"
@@ -32,12 +35,14 @@ class Pbxd:
         if config.fxs:
             from appliance.pbx.call_path import CallPath
             self.call_path = CallPath(config)  # CallPathError (a ValueError) names what to fix
+            self.call_path.on_alarm = self._alarm
         self.trunks = TrunkService(config.spans, on_state=self._publish, call_path=self.call_path)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="pbxd-loop", daemon=True)
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._retention: asyncio.Future[None] | None = None
         self.control_path = control.socket_path(config.box.data_dir)
 
     def start(self) -> None:
@@ -69,6 +74,25 @@ class Pbxd:
         await self.trunks.start()
         self._server = await control.serve(self.control_path, self._command)
         log.info("control socket %s", self.control_path)
+        if self.call_path is not None:
+            self._retention = asyncio.ensure_future(self._retention_job())
+
+    async def _retention_job(self) -> None:
+        """Recording retention, off the loop's thread (it unlinks files and writes box.db)."""
+        assert self.call_path is not None
+        await asyncio.sleep(RETENTION_FIRST)
+        while True:
+            try:
+                run = await self.loop.run_in_executor(None, self.call_path.run_retention)
+                if run.deleted:
+                    log.info("录音清理: 删除 %d 条", len(run.deleted))
+            except Exception:  # the job must come back next hour, whatever failed
+                log.exception("录音清理失败 (retention run failed)")
+            await asyncio.sleep(RETENTION_INTERVAL)
+
+    def _alarm(self, alarm: dict[str, Any]) -> None:
+        """To the supervisor's console (from the retention worker thread: bus publish is thread-safe)."""
+        self.bus.publish(f"pbx/alarm/{alarm['alarm']}", alarm)
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request.get("cmd")
@@ -103,6 +127,8 @@ class Pbxd:
         if self.loop.is_running():
             if self._server is not None:
                 self.loop.call_soon_threadsafe(self._server.close)
+            if self._retention is not None:
+                self.loop.call_soon_threadsafe(self._retention.cancel)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         if self.call_path is not None:

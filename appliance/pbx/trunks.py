@@ -77,6 +77,8 @@ class TrunkService:
         self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.call_path is not None:
+            self.call_path.start()  # the agents' phones, one set for every span
         for cfg in self.configs:
             trunk = Trunk(cfg, None)
             self.trunks[cfg.name] = trunk
@@ -88,9 +90,8 @@ class TrunkService:
     async def stop(self) -> None:
         if self._refresher:
             self._refresher.cancel()
-        for trunk in self.trunks.values():
-            if trunk.handler is not None and trunk.handler.agents is not None:
-                trunk.handler.agents.stop()
+        if self.call_path is not None:
+            self.call_path.stop()
         for trunk in self.trunks.values():
             if trunk.task:
                 trunk.task.cancel()
@@ -146,8 +147,6 @@ class TrunkService:
                                  numbering=cfg.numbering, capture=cfg.capture)
             if self.call_path is not None:
                 trunk.handler = self.call_path.handler_for(trunk.span)
-                if trunk.handler.agents is not None:
-                    trunk.handler.agents.start()
             await trunk.span.start()
         while True:
             event = await trunk.span.events.get()

@@ -13,14 +13,12 @@ Functions that write take their own transaction unless the caller already has on
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.clock import SHANGHAI, iso
 from appliance.recording.container import RecordingError
-from appliance.store import append, transaction
+from appliance.store import append, joined_transaction, transaction
 
 KINDS = ("call", "message")
 EXPORT_FORMATS = ("alaw", "pcm16")
@@ -72,15 +70,6 @@ def stamp(dt: datetime) -> str:
     return iso(dt.astimezone(SHANGHAI))
 
 
-@contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    if conn.in_transaction:
-        yield conn
-    else:
-        with transaction(conn):
-            yield conn
-
-
 def _row(r: sqlite3.Row) -> RecordingRow:
     values = dict(r)
     values["started_at"] = datetime.fromisoformat(values["started_at"])
@@ -94,7 +83,7 @@ def add_recording(conn: sqlite3.Connection, *, recording_id: str, kind: str, pat
     """The row of a recording being written (before its first chunk is sealed)."""
     if kind not in KINDS:
         raise ValueError(f"recording kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    with _write(conn):
+    with joined_transaction(conn):
         try:
             conn.execute(
                 "INSERT INTO recordings (recording_id, kind, call_id, caller, callee, agent, queue, "
@@ -108,7 +97,7 @@ def add_recording(conn: sqlite3.Connection, *, recording_id: str, kind: str, pat
 def finish_recording(conn: sqlite3.Connection, recording_id: str, *, duration_s: float, size: int,
                      at: datetime) -> None:
     """The writer closed the file: its length and size; queued for the hub."""
-    with _write(conn):
+    with joined_transaction(conn):
         updated = conn.execute(
             "UPDATE recordings SET duration_s = ?, size = ?, state = 'complete' "
             "WHERE recording_id = ? AND state IN ('recording', 'interrupted')",
@@ -126,7 +115,7 @@ def finish_recording(conn: sqlite3.Connection, recording_id: str, *, duration_s:
 
 def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
     """At pbxd start: rows still 'recording' belong to files a crash left without a final chunk."""
-    with _write(conn):
+    with joined_transaction(conn):
         ids = [r[0] for r in conn.execute("SELECT recording_id FROM recordings WHERE state = 'recording'")]
         conn.execute("UPDATE recordings SET state = 'interrupted' WHERE state = 'recording'")
     return ids
@@ -134,7 +123,7 @@ def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
 
 def link_case(conn: sqlite3.Connection, recording_id: str, case_id: str | None) -> None:
     """Attach a recording to a case (工单), or detach it with None."""
-    with _write(conn):
+    with joined_transaction(conn):
         if not conn.execute("UPDATE recordings SET case_id = ? WHERE recording_id = ?",
                             (case_id, recording_id)).rowcount:
             raise RecordingIndexError(f"no recording {recording_id} in box.db")
@@ -142,7 +131,7 @@ def link_case(conn: sqlite3.Connection, recording_id: str, case_id: str | None) 
 
 def mark_deleted(conn: sqlite3.Connection, recording_id: str, *, at: datetime, reason: str) -> None:
     """Retention removed the file; the row stays as the record that it existed."""
-    with _write(conn):
+    with joined_transaction(conn):
         if not conn.execute(
                 "UPDATE recordings SET state = 'deleted', deleted_at = ?, deleted_reason = ? "
                 "WHERE recording_id = ? AND state != 'deleted'",
@@ -222,7 +211,7 @@ def log_export_outcome(conn: sqlite3.Connection, export_id: int, *, outcome: str
     """Fill in how an export attempt ended (once); queued for the hub."""
     if outcome not in EXPORT_OUTCOMES:
         raise ValueError(f"export outcome must be one of {', '.join(EXPORT_OUTCOMES)}, got {outcome!r}")
-    with _write(conn):
+    with joined_transaction(conn):
         conn.execute("UPDATE recording_exports SET outcome = ?, detail = ?, finished_at = ? "
                      "WHERE export_id = ?", (outcome, detail, stamp(at), export_id))
         row = export_log(conn, export_id=export_id)[0]

@@ -50,6 +50,17 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     conn.execute("COMMIT")
 
 
+@contextmanager
+def joined_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The caller's transaction if one is open, else a new one: so a record and the
+    records it brings along (index row, outbox row) commit together."""
+    if conn.in_transaction:
+        yield conn
+    else:
+        with transaction(conn):
+            yield conn
+
+
 def open_store(data_dir: Path | str) -> sqlite3.Connection:
     """Create DATA_DIR if needed, open DATA_DIR/box.db and apply pending migrations."""
     data_dir = Path(data_dir)

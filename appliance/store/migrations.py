@@ -147,6 +147,66 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             OR NEW.at IS NOT OLD.at OR NEW.out_path IS NOT OLD.out_path OR NEW.format IS NOT OLD.format
         BEGIN SELECT RAISE(ABORT, 'recording_exports is an audit log: only its outcome is set, once'); END;
     """),
+    (4, "call records, the ACD queue log and box-side case events", """
+        -- One row per call the box handled (the CDR), written once when the call ends,
+        -- in the transaction that queues it for the hub (kind 'call').
+        CREATE TABLE calls (
+            call_id TEXT PRIMARY KEY,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'internal')),
+            span TEXT,
+            timeslot INTEGER,
+            caller TEXT,
+            called TEXT,
+            category TEXT,
+            elder_id TEXT,
+            started_at TEXT NOT NULL,
+            answered_at TEXT,
+            ended_at TEXT NOT NULL,
+            ended_by TEXT,
+            outcome TEXT NOT NULL,
+            flow TEXT,
+            digits TEXT,
+            queue TEXT,
+            queue_wait_s REAL,
+            agent TEXT,
+            talk_s REAL,
+            survey_score INTEGER,
+            survey_label TEXT,
+            recording_id TEXT,
+            message_recording_id TEXT,
+            case_id TEXT
+        );
+        CREATE INDEX calls_started ON calls (started_at);
+        CREATE INDEX calls_caller ON calls (caller, started_at);
+
+        -- The ACD's queue log (docs/acd.md): append-only, one row per engine event.
+        CREATE TABLE queue_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            call_id TEXT,
+            queue TEXT,
+            agent_id TEXT,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX queue_log_at ON queue_log (at);
+        CREATE INDEX queue_log_call ON queue_log (call_id) WHERE call_id IS NOT NULL;
+
+        -- Cases are event-sourced (ARCHITECTURE §4): the events this box appended, each
+        -- with its id (origin, origin_seq) and hybrid logical clock (wall ms, counter).
+        CREATE TABLE case_events (
+            origin TEXT NOT NULL,
+            origin_seq INTEGER NOT NULL,
+            case_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            hlc_wall_ms INTEGER NOT NULL,
+            hlc_counter INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            body TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (origin, origin_seq)
+        );
+        CREATE INDEX case_events_case ON case_events (case_id);
+    """),
 ]
 
 

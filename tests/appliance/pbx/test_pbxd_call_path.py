@@ -7,18 +7,23 @@ flow is the test's own (no business-hours node), so the wall clock does not matt
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from appliance.config import load_config
 from appliance.ivr.prompts import DEFAULT_PROMPTS, generate_prompts
+from appliance.media.g711 import alaw_to_linear
 from appliance.pbx import control
 from appliance.pbx.call_path import CallPathError
 from appliance.pbx.pbxd import Pbxd
-from appliance.recording.keys import Keyring, generate_key, write_keyring
+from appliance.recording.container import RecordingReader
+from appliance.recording.keys import Keyring, generate_key, load_keyring, write_keyring
+from appliance.store import connect
 from provisioning.sim_tools import SimTool
 
 pytestmark = pytest.mark.timeout(90)
@@ -36,10 +41,35 @@ retries = 0
 timeout_next = "agent"
 [ivr.flows.t.nodes.menu.options]
 2 = "agent"
+3 = "message"
 [ivr.flows.t.nodes.agent]
 type = "queue"
 queue = "general"
+after_agent = "survey"
+[ivr.flows.t.nodes.survey]
+type = "survey"
+prompt = "survey"
+timeout = 3
+retries = 0
+next = "bye"
+[ivr.flows.t.nodes.survey.choices]
+1 = "满意"
+2 = "不满意"
+[ivr.flows.t.nodes.bye]
+type = "hangup"
+prompt = "survey_thanks"
+[ivr.flows.t.nodes.message]
+type = "message"
+prompt = "leave_message"
+max_seconds = 3
+case_kind = "complaint"
+next = "saved"
+[ivr.flows.t.nodes.saved]
+type = "hangup"
+prompt = "message_saved"
 """
+PROMPTS = ("main_menu", "survey", "survey_thanks", "leave_message", "message_saved")
+DIGIT = {"1": "697+1209", "3": "697+1477"}  # DTMF pairs, played in-band by the carrier
 
 
 def wait_until(check, timeout: float = 20.0, what: str = "condition"):
@@ -53,7 +83,7 @@ def wait_until(check, timeout: float = 20.0, what: str = "condition"):
 
 def box_config(tmp_path: Path, span_dir: Path, port: Path, data: Path, *, prompts: bool = True) -> Path:
     if prompts:
-        generate_prompts({"main_menu": DEFAULT_PROMPTS["main_menu"]}, data / "prompts", speed=450)
+        generate_prompts({name: DEFAULT_PROMPTS[name] for name in PROMPTS}, data / "prompts", speed=450)
     keys = tmp_path / "secrets" / "rec.keys"
     keys.parent.mkdir()
     write_keyring(keys, Keyring([generate_key(1)]))
@@ -86,14 +116,71 @@ def test_call_reaches_the_agents_phone_through_the_ivr_and_is_recorded(tmp_path:
         assert phone.expect("cid", timeout=20)["number"] == "13800138000"
         phone.expect("hook", state="off", timeout=10)
         time.sleep(0.5)
-        telco.send("hangup c1 16")
-        telco.expect("released", id="c1")
-        phone.send("on")
-        recordings = wait_until(lambda: list((data / "recordings").glob("*.arec")), what="a recording")
-        assert recordings[0].stat().st_size > 0
+        phone.send("on")  # the agent hangs up: the survey prompt, then the caller keys 1
+        time.sleep(1.0)
+        telco.send(f"play c1 tone {DIGIT['1']} 0.12")
+        telco.expect("hangup", id="c1", timeout=20)  # 谢谢: the box clears after the thanks
+        db = connect(data / "box.db")
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        assert (call["caller"], call["called"], call["outcome"], call["queue"]) == \
+            ("13800138000", "96101", "agent", "general")
+        assert (call["survey_score"], call["survey_label"]) == (1, "满意")
+        assert call["agent"] == f"sim://{port}" and call["talk_s"] >= 0.4
+        assert call["ended_by"] == "box" and call["recording_id"] == call["call_id"]
+        rec = db.execute("SELECT * FROM recordings WHERE recording_id = ?",
+                         (call["recording_id"],)).fetchone()
+        assert rec["state"] == "complete" and rec["kind"] == "call" and rec["caller"] == "13800138000"
+        assert rec["duration_s"] > 1.0 and Path(rec["path"]).stat().st_size == rec["size"]
+        kinds = [r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk' ORDER BY seq")]
+        assert kinds == ["recording", "call"]  # the recording closes before the call record is written
     finally:
         if phone is not None:
             phone.stop()
+        telco.stop()
+        daemon.stop()
+
+
+def test_a_message_is_recorded_encrypted_and_opens_a_case(tmp_path: Path) -> None:
+    span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
+    data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
+    daemon = Pbxd(load_config(box_config(tmp_path, span_dir, span_dir / "fxs1", data)))
+    telco = SimTool("telco", "--dir", str(span_dir))
+    try:
+        telco.expect("ready")
+        daemon.start()
+        wait_until(lambda: control.request(daemon.control_path, {"cmd": "status"})["trunks"][0]["d_channel"]
+                   == "up", what="D-channel up")
+        telco.send("call c1 96101 02158880000")
+        telco.expect("answered", id="c1")
+        time.sleep(0.2)
+        telco.send(f"play c1 tone {DIGIT['3']} 0.12")   # 3: leave a message
+        time.sleep(2.0)
+        telco.send("play c1 tone 400 1.0")             # the "message"
+        time.sleep(1.5)
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
+        db = connect(data / "box.db")
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        assert call["outcome"] == "message" and call["digits"] == "3" and call["ended_by"] == "caller"
+        case = db.execute("SELECT * FROM case_events").fetchone()
+        assert case["case_id"] == call["case_id"] == "pbx-call-001:1" and case["type"] == "created"
+        body = json.loads(case["body"])
+        assert (body["kind"], body["caller"], body["recording_id"]) == \
+            ("complaint", "02158880000", call["message_recording_id"])
+        msg = db.execute("SELECT * FROM recordings WHERE recording_id = ?",
+                         (body["recording_id"],)).fetchone()
+        assert msg["kind"] == "message" and msg["state"] == "complete" and msg["case_id"] == case["case_id"]
+        assert msg["path"].endswith(".arec") and msg["duration_s"] > 0.5
+        keyring = load_keyring(tmp_path / "secrets" / "rec.keys", recordings_dir=data / "recordings")
+        with RecordingReader(msg["path"], keyring) as reader:
+            left, right = reader.read_all()
+        heard = alaw_to_linear(np.frombuffer(left, dtype=np.uint8)).astype(float)
+        spectrum = np.abs(np.fft.rfft(heard))
+        assert abs(np.argmax(spectrum) * 8000 / len(heard) - 400) < 10  # the caller's tone, kept
+        assert set(right) == {0xD5}  # a message has one voice: the other channel is silence
+        kinds = sorted(r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk'"))
+        assert kinds == ["call", "case_event", "recording", "recording"]  # the call's and the message's
+    finally:
         telco.stop()
         daemon.stop()
 

@@ -1,0 +1,1 @@
+"""Cases (工单) on the box: event-sourced, each event with (origin, origin_seq) and an HLC."""
