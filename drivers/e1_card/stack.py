@@ -30,7 +30,7 @@ from drivers.e1_card.numbering import NumberPlan
 from drivers.e1_card.pcap import LapdPcapWriter
 from drivers.e1_card.q931 import events as q931_events
 from drivers.e1_card.q931.interface import Q931
-from drivers.e1_card.q931.numbers import TypeOfNumber, ton_name
+from drivers.e1_card.q931.numbers import ton_from_name, ton_name
 from drivers.e1_card.roles import B_TIMESLOTS, Role, check_role
 from drivers.e1_card.span import MediaFrame, Span
 
@@ -135,11 +135,11 @@ class PriSpan:
         """Place a call (Q931.setup options); the span's "out" rules rewrite both numbers."""
         called, ton = self.numbering.translate("out", "called", called,
                                                ton_name(options.get("called_ton", 0)))
-        options["called_ton"] = TypeOfNumber[ton.upper()]
+        options["called_ton"] = ton_from_name(ton)
         if calling is not None:
             calling, ton = self.numbering.translate("out", "calling", calling,
                                                     ton_name(options.get("calling_ton", 0)))
-            options["calling_ton"] = TypeOfNumber[ton.upper()]
+            options["calling_ton"] = ton_from_name(ton)
         return self._now_do(lambda now: self.q931.setup(called, calling, now=now, **options))
 
     def proceeding(self, call_id: int) -> None:

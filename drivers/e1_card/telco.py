@@ -37,7 +37,7 @@ from drivers.e1_card.errors import LocalProtocolError, PriError
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.q931.causes import cause_text
 from drivers.e1_card.q931.ies import Presentation
-from drivers.e1_card.q931.numbers import TypeOfNumber
+from drivers.e1_card.q931.numbers import TypeOfNumber, ton_from_name
 from drivers.e1_card.sim import SimSpanServer
 from drivers.e1_card.sim_audio import Recorder, read_alaw
 from drivers.e1_card.span import SLOT_BYTES, MediaFrame
@@ -354,7 +354,6 @@ def _parse(line: str) -> tuple[list[str], dict[str, str]]:
 
 def _ton(name: str) -> TypeOfNumber:
     try:
-        return TypeOfNumber[name.upper()]
-    except KeyError:
-        raise CommandError(f"ton {name!r} is not one of "
-                           f"{', '.join(t.name.lower() for t in TypeOfNumber)}") from None
+        return ton_from_name(name)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None

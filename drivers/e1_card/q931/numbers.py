@@ -41,6 +41,15 @@ def ton_name(ton: int) -> str:
         return "unknown"
 
 
+def ton_from_name(name: str) -> TypeOfNumber:
+    """The inverse of ton_name: 'national' → TypeOfNumber.NATIONAL (ValueError names the choices)."""
+    try:
+        return TypeOfNumber[name.upper()]
+    except KeyError:
+        raise ValueError(f"ton {name!r} is not one of "
+                         f"{', '.join(t.name.lower() for t in TypeOfNumber)}") from None
+
+
 class NumberingPlan(IntEnum):
     UNKNOWN = 0
     ISDN = 1  # E.164
