@@ -170,6 +170,8 @@ ARRAYS: dict[tuple[str, str], dict[str, Key]] = {
         "extension": Key(str, required=True,
                          check=lambda v: None if v.isdigit() and 2 <= len(v) <= 8
                          else f"{v!r} must be 2 to 8 digits"),
+        "agent": Key(str, check=lambda v: None if v.isdigit() and 1 <= len(v) <= 10
+                     else f"{v!r} must be an agent id (工号) of 1 to 10 digits"),
     },
 }
 
@@ -253,7 +255,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     v = TableValidator(text, source)
     groups = {"alarm": ("receivers",), "telephony": ("spans", "fxs", "number_rules")}
     for name in data:
-        if name not in SCHEMA and name not in groups and name != "ivr":
+        if name not in SCHEMA and name not in groups and name not in ("ivr", "acd"):
             hint = difflib.get_close_matches(name, [*SCHEMA, *groups], n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise v.fail((name,), f"unknown section{extra}")
@@ -311,6 +313,20 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
 
         # Prompt files are checked when pbxd starts (they are generated at install).
         ivr = parse_ivr(data["ivr"], text, source, base_dir=base, check_prompt_files=False)
+    acd = None
+    if "acd" in data:
+        from appliance.acd.model import AcdConfigError, parse_acd
+
+        try:
+            acd = parse_acd(data["acd"])
+        except AcdConfigError as exc:
+            raise v.fail(("acd", *exc.path), exc.detail) from None
+        agent_ids = {a.agent_id for a in acd.agents}
+        for i, f in enumerate(arrays[("telephony", "fxs")]):
+            if f.get("agent") is not None and f["agent"] not in agent_ids:
+                known = ", ".join(sorted(agent_ids)) or "none"
+                raise v.fail(("telephony", "fxs", i, "agent"),
+                             f"no agent {f['agent']!r} in [[acd.agents]] ({known})")
     if hub["mqtt_url"].startswith("mqtts://") and not hub["ca"]:
         raise v.fail(("hub", "mqtt_url"), "mqtts:// needs hub.ca (and cert/key for the box identity)")
     if sync["ack_timeout_max"] < sync["ack_timeout"]:
@@ -335,6 +351,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         recording=RecordingConfig(**{**rec, "keys_file": path_of(rec["keys_file"]),
                                      "dir": path_of(rec["dir"])}),
         ivr=ivr,
+        acd=acd,
         source=Path(source) if source != "<config>" else None,
     )
 

@@ -74,6 +74,9 @@ class SpanConfig:
 class FxsPortConfig:
     url: str
     extension: str
+    # The agent (工号) whose desk phone this is: logged in on it when pbxd starts. Without
+    # it, an agent logs in from the phone with a feature code (docs/acd.md).
+    agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     ivr: Any = None  # appliance.ivr.flows.IvrConfig when [ivr] is given; the embedded default otherwise
+    acd: Any = None  # appliance.acd.model.AcdConfig when [acd] is given; pbxd's default otherwise
     source: Path | None = None
 
     @property

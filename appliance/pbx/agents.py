@@ -1,26 +1,19 @@
-"""AgentPhones: the agents' analog phones (FXS ports) on the box's call path.
+"""AgentPhones: the agents' analog phones (FXS ports), as the ACD's shell drives them.
 
-The IVR hands a call over (``ToQueue``); ``offer(call, listener)`` rings every idle phone
-with the caller's number as caller ID, and the first phone lifted takes the call: the
-others stop ringing and that call's listener (the handler of the span it came in on: one
-set of phones serves every span) hears ``agent_answered``. Calls are keyed by their
-box-wide name, since Q.931 call references repeat from span to span. While the call is bridged, the phone
-put down is ``agent_hung_up``; the caller leaving first is ``withdraw`` (the agent hears
-busy tone until the handset goes down).
+This is the port layer only. Which phone rings for which call is the ACD's decision
+(appliance/acd, carried out by appliance/pbx/acd_service.py); here the phones are rung,
+stopped, bridged to a call and given tones, and what the phones do (hook, digits, flash)
+goes to the listener.
 
-**Ring-all is a stand-in.** There are no queues, skills, agent log-in or
-longest-idle selection here: every idle phone rings for the oldest waiting call. The ACD
-issue replaces ``offer``'s choice of phones with real strategies; the port handling
-(readers, hook state, the per-tick clock below) stays.
+The box clocks its FXS ports (CONTRACTS §4): every line tick ``clock(frames)`` gives each
+port exactly one 160-byte A-law frame — its bridged call's audio from FRAMES, or idle
+(0xD5). A phone answers every frame with one of its own; while bridged those frames are
+kept (at most ``MAX_QUEUED_FRAMES``) for the call handler to take with ``take_audio`` in
+the next tick, one per tick. Calls are named box-wide (Q.931 call references repeat
+from span to span), so one set of phones serves every span.
 
-The box clocks its FXS ports (CONTRACTS §4): every line tick the handler calls
-``clock(frames)`` and each port gets exactly one 160-byte A-law frame — the bridged
-caller's audio, or idle (0xD5) for the others. A phone answers every frame with one of
-its own; while bridged those frames are kept (at most ``MAX_QUEUED_FRAMES``) for the
-handler to take with ``take_audio`` in the next tick, one per tick.
-
-This is a shell class: it registers the ports' fds as readers on the running loop; the
-decisions (which phone, what state) are plain methods the handler drives.
+A shell class: it registers the ports' fds as readers on the running loop. A port that
+fails reads as a phone put down; a command to a broken port is logged, never raised.
 """
 
 from __future__ import annotations
@@ -33,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.e1_card.errors import SpanError
-from drivers.e1_card.fxs import FRAME_BYTES, Audio, FxsPort, HookOff, HookOn
+from drivers.e1_card.fxs import FRAME_BYTES, Audio, Digit, Flash, FxsPort, HookOff, HookOn
 
 log = logging.getLogger("anxin.pbx.agents")
 
@@ -41,19 +34,16 @@ IDLE_FRAME = bytes([0xD5]) * FRAME_BYTES   # A-law silence (G.711 even-bit inver
 MAX_QUEUED_FRAMES = 10                     # 200 ms: more means the phone runs ahead of the line
 
 
-class OfferedCall(Protocol):
-    """What AgentPhones needs of a call: its box-wide name and the caller's number."""
+class PhoneListener(Protocol):
+    """What the phones tell (the ACD service)."""
 
-    caller: str | None
-    name: str
+    def phone_off_hook(self, url: str) -> None: ...
 
+    def phone_on_hook(self, url: str) -> None: ...
 
-class AgentListener(Protocol):
-    """The call handler's side: told when an agent takes a call and when they put it down."""
+    def phone_digit(self, url: str, digit: str) -> None: ...
 
-    def agent_answered(self, call_name: str, port: FxsPort) -> None: ...
-
-    def agent_hung_up(self, call_name: str, port: FxsPort) -> None: ...
+    def phone_flash(self, url: str) -> None: ...
 
 
 @dataclass
@@ -62,22 +52,21 @@ class Phone:
 
     port: FxsPort
     off_hook: bool = False
-    ringing_for: str | None = None      # call name while ringing
+    ringing: bool = False
     bridged_to: str | None = None       # call name while talking
     heard: deque[bytes] = field(default_factory=deque)  # the agent's voice, to the caller
 
     @property
-    def idle(self) -> bool:
-        return not self.off_hook and self.ringing_for is None and self.bridged_to is None
+    def url(self) -> str:
+        return self.port.url
 
 
 class AgentPhones:
-    """The FXS ports agents answer calls on (ring-all until the ACD lands)."""
+    """The FXS ports agents answer calls on."""
 
     def __init__(self, ports: list[FxsPort]) -> None:
-        self.phones = [Phone(port) for port in ports]
-        self._waiting: dict[str, OfferedCall] = {}   # offered, not answered, oldest first
-        self._listeners: dict[str, AgentListener] = {}   # per call, until it is withdrawn
+        self.phones = {port.url: Phone(port) for port in ports}
+        self.listener: PhoneListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -86,51 +75,57 @@ class AgentPhones:
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
-        for phone in self.phones:
+        for phone in self.phones.values():
             self._loop.add_reader(phone.port.fileno(), self._on_readable, phone)
 
     def stop(self) -> None:
         if self._loop is None:
             return
-        for phone in self.phones:
+        for phone in self.phones.values():
             self._loop.remove_reader(phone.port.fileno())
         self._loop = None
 
-    # -- state ------------------------------------------------------------------------------
-    def idle(self) -> list[FxsPort]:
-        """Ports that are on-hook and neither ringing nor in a call."""
-        return [phone.port for phone in self.phones if phone.idle]
+    # -- commands (from the ACD service) ------------------------------------------------------
+    def ring(self, url: str, number: str | None, name: str = "") -> None:
+        """Caller ID, then ring (CID is sent before the first ring, as on a real line)."""
+        phone = self.phones[url]
+        phone.ringing = True
+        self._drive(phone, lambda p: p.send_cid(number or "", name))
+        self._drive(phone, lambda p: p.ring(True))
 
-    def off_hook(self) -> list[FxsPort]:
-        return [phone.port for phone in self.phones if phone.off_hook]
+    def stop_ring(self, url: str) -> None:
+        phone = self.phones[url]
+        if phone.ringing:
+            phone.ringing = False
+            self._drive(phone, lambda p: p.ring(False))
+
+    def bridge(self, url: str, call_name: str) -> None:
+        phone = self.phones[url]
+        self.stop_ring(url)
+        phone.bridged_to = call_name
+        phone.heard.clear()
+        self._drive(phone, lambda p: p.tone("none"))
+
+    def unbridge(self, url: str, tone: str | None = None) -> None:
+        """The call left the phone; TONE (busy when the caller hung up) until it is put down."""
+        phone = self.phones[url]
+        phone.bridged_to = None
+        phone.heard.clear()
+        if tone is not None and phone.off_hook:
+            self._drive(phone, lambda p: p.tone(tone))
+
+    def tone(self, url: str, tone: str) -> None:
+        self._drive(self.phones[url], lambda p: p.tone(tone))
+
+    # -- state ----------------------------------------------------------------------------------
+    def is_off_hook(self, url: str) -> bool:
+        return self.phones[url].off_hook
 
     def bridged(self, call_name: str) -> FxsPort | None:
         phone = self._bridged_phone(call_name)
         return phone.port if phone is not None else None
 
-    def waiting(self, call_name: str) -> bool:
-        return call_name in self._waiting
-
-    # -- calls --------------------------------------------------------------------------------
-    def offer(self, call: OfferedCall, listener: AgentListener) -> None:
-        """Ring every idle phone for CALL (or keep it waiting until one is free)."""
-        self._waiting[call.name] = call
-        self._listeners[call.name] = listener
-        self._ring_idle_phones()
-
-    def withdraw(self, call_name: str) -> None:
-        """The call is gone (caller hung up, or nobody answered in time): stop its phones."""
-        self._waiting.pop(call_name, None)
-        self._listeners.pop(call_name, None)
-        for phone in self.phones:
-            if phone.ringing_for == call_name:
-                self._stop_ringing(phone)
-            if phone.bridged_to == call_name:
-                phone.bridged_to = None
-                phone.heard.clear()
-                self._drive(phone, lambda p: p.tone("busy"))  # heard until the agent hangs up
-        self._ring_idle_phones()
-
+    # -- media ------------------------------------------------------------------------------------
     def take_audio(self, call_name: str) -> bytes | None:
         """The next 20 ms of the agent bridged to CALL_NAME, None if none is there yet."""
         phone = self._bridged_phone(call_name)
@@ -140,33 +135,17 @@ class AgentPhones:
 
     def clock(self, frames: Mapping[str, bytes]) -> None:
         """One line tick: one frame to every port (FRAMES[call name] for a bridged one)."""
-        for phone in self.phones:
+        for phone in self.phones.values():
             frame = frames.get(phone.bridged_to, IDLE_FRAME) if phone.bridged_to is not None else IDLE_FRAME
             self._drive(phone, lambda p, f=frame: p.write_audio(f))
 
     # -- the phones ---------------------------------------------------------------------------
-    def _ring_idle_phones(self) -> None:
-        if not self._waiting:
-            return
-        oldest = next(iter(self._waiting.values()))
-        for phone in self.phones:
-            if phone.idle:
-                phone.ringing_for = oldest.name
-                number = oldest.caller or ""
-                self._drive(phone, lambda p, n=number: p.send_cid(n, ""))
-                self._drive(phone, lambda p: p.ring(True))
-                log.info("坐席话机 %s: 振铃, 来电 %s (%s)", phone.port.url, number or "无号码", oldest.name)
-
-    def _stop_ringing(self, phone: Phone) -> None:
-        phone.ringing_for = None
-        self._drive(phone, lambda p: p.ring(False))
-
     def _on_readable(self, phone: Phone) -> None:
         try:
             while (event := phone.port.read_event()) is not None:
                 self._on_event(phone, event)
         except SpanError as exc:  # a port that failed reads as an unplugged phone
-            log.error("坐席话机 %s: 读取失败: %s", phone.port.url, exc)
+            log.error("坐席话机 %s: 读取失败: %s", phone.url, exc)
             if self._loop is not None:
                 self._loop.remove_reader(phone.port.fileno())
             self._on_event(phone, HookOn())
@@ -177,41 +156,31 @@ class AgentPhones:
                 phone.heard.append(event.samples)
                 while len(phone.heard) > MAX_QUEUED_FRAMES:
                     phone.heard.popleft()
-        elif isinstance(event, HookOff):
-            phone.off_hook = True
-            self._answer(phone)
+            return
+        args: tuple[str, ...] = (phone.url,)
+        if isinstance(event, HookOff):
+            phone.off_hook = True  # the service decides: answer the ringing call, or dial tone
+            verb = "phone_off_hook"
         elif isinstance(event, HookOn):
+            if not phone.off_hook and phone.bridged_to is None:
+                return  # a second on-hook (port failure after a hang-up): nothing new
             phone.off_hook = False
             self._drive(phone, lambda p: p.tone("none"))
-            name, phone.bridged_to = phone.bridged_to, None
-            phone.heard.clear()
-            if name is not None:
-                log.info("坐席话机 %s: 坐席挂机 (%s)", phone.port.url, name)
-                listener = self._listeners.pop(name, None)
-                if listener is not None:
-                    listener.agent_hung_up(name, phone.port)
-            self._ring_idle_phones()
-        # Flash and Digit (transfer, hold) belong to the ACD issue.
-
-    def _answer(self, phone: Phone) -> None:
-        name, phone.ringing_for = phone.ringing_for, None
-        if name is None or name not in self._waiting:
-            return  # lifted with no call for it: nothing to connect
-        call = self._waiting.pop(name)
-        self._drive(phone, lambda p: p.ring(False))
-        for other in self.phones:
-            if other.ringing_for == name:
-                self._stop_ringing(other)
-        phone.bridged_to = name
-        phone.heard.clear()
-        log.info("坐席话机 %s: 接听 %s", phone.port.url, call.name)
-        listener = self._listeners.get(name)
-        if listener is not None:
-            listener.agent_answered(name, phone.port)
-        self._ring_idle_phones()  # phones rung for this call may serve the next one
+            verb = "phone_on_hook"
+        elif isinstance(event, Digit):
+            verb, args = "phone_digit", (phone.url, event.digit)
+        elif isinstance(event, Flash):
+            verb = "phone_flash"
+        else:
+            return
+        if self.listener is not None:
+            try:
+                getattr(self.listener, verb)(*args)
+            except Exception:  # one phone's trouble must not stop the others being read
+                log.exception("坐席话机 %s: handling %r", phone.url, event)
 
     def _bridged_phone(self, call_name: str) -> Phone | None:
-        return next((phone for phone in self.phones if phone.bridged_to == call_name), None)
+        return next((phone for phone in self.phones.values() if phone.bridged_to == call_name), None)
 
     @staticmethod
     def _drive(phone: Phone, command: Callable[[FxsPort], object]) -> None:
@@ -219,4 +188,4 @@ class AgentPhones:
         try:
             command(phone.port)
         except (SpanError, OSError) as exc:
-            log.error("坐席话机 %s: %s", phone.port.url, exc)
+            log.error("坐席话机 %s: %s", phone.url, exc)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from appliance.acd.model import default_acd
 from appliance.cases.store import is_case_open, open_case
 from appliance.clock import SHANGHAI, iso
 from appliance.config import Config
@@ -31,9 +32,11 @@ from appliance.ivr import engine
 from appliance.ivr.engine import CallerInfo
 from appliance.ivr.flows import IvrConfig, load_default_ivr
 from appliance.ivr.prompts import check_prompts
+from appliance.pbx.acd_service import AcdService, agents_for_phones
 from appliance.pbx.agents import AgentPhones
 from appliance.pbx.cdr import CallRecord, stamp, store_call
 from appliance.pbx.ivr_call import IvrCall, IvrCallHandler
+from appliance.pbx.queue_log import store_events
 from appliance.recording import index
 from appliance.recording.container import RecordingError, RecordingMeta, RecordingWriter
 from appliance.recording.keys import Keyring, load_keyring
@@ -101,7 +104,18 @@ class CallPath:
         except Exception as exc:
             self.close()
             raise CallPathError(f"FXS port: {exc}") from exc
-        self.agents = AgentPhones(self.ports)
+        acd, bindings = agents_for_phones(config.acd or default_acd(), config.fxs)
+        queues = {q.name for q in acd.queues}
+        for node in self.ivr.flow.nodes.values():
+            queue = getattr(node, "queue", None)
+            if isinstance(queue, str) and queue not in queues:
+                self.close()
+                raise CallPathError(f"IVR node {node.name!r} sends calls to queue {queue!r}, which is not in "
+                                    f"[[acd.queues]] ({', '.join(sorted(queues))})")
+        self.publish: Callable[[str, dict[str, Any]], None] = lambda _topic, _payload: None
+        self.acd = AcdService(acd, AgentPhones(self.ports), bindings,
+                              store=lambda events: store_events(self.db, events),
+                              publish=lambda topic, payload: self.publish(topic, payload))
         rec = config.recording
         self.recordings_dir = rec.dir or config.box.data_dir / "recordings"
         self.planner = RetentionPlanner(RetentionPolicy(
@@ -171,7 +185,7 @@ class CallPath:
 
     def handler_for(self, span: PriSpan) -> IvrCallHandler:
         handler = IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
-                                 message_factory=self._recorder("message"), agents=self.agents,
+                                 message_factory=self._recorder("message"), acd=self.acd,
                                  caller_lookup=self.caller_info, on_case=self._open_case,
                                  on_finished=self._store_call)
         self.handlers.append(handler)
@@ -192,11 +206,11 @@ class CallPath:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        """On the running loop: watch the agents' phones (one set for every span)."""
-        self.agents.start()
+        """On the running loop: the ACD and the agents' phones (one set for every span)."""
+        self.acd.start()
 
     def stop(self) -> None:
-        self.agents.stop()
+        self.acd.stop()
 
     def close(self) -> None:
         for port in self.ports:
@@ -268,7 +282,7 @@ def call_record(call: IvrCall) -> CallRecord:
         flow=session.flow.name if session is not None else None, digits="".join(call.digits) or None,
         queue=queue,
         queue_wait_s=round((call.agent_at or ended) - call.queued_at, 3) if call.queued_at else None,
-        agent=call.agent_port,
+        agent=call.agent_id or call.agent_port,
         talk_s=round((call.agent_left_at or ended) - call.agent_at, 3) if call.agent_at else None,
         survey_score=call.survey.score if call.survey else None,
         survey_label=call.survey.label if call.survey else None,

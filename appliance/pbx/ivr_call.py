@@ -12,16 +12,16 @@ media on the call's timeslot:
 - DTMF → one `DtmfBank` over all 32 timeslots, fed every tick with what the far end sends
   (decoded with appliance/media/g711); a digit on a call's timeslot goes to ``on_digit``.
 - Timers → ``get_timer()`` is armed on the loop (``call_at``), ``on_timer`` when due.
-- ToQueue → the outcome is kept in ``outcomes[call_id]``. With ``agents`` (an
-  `AgentPhones`, appliance/pbx/agents.py) the call is offered to the agents' phones
-  (ring-all for now: the ACD issue brings queues and strategies); the caller hears
-  ringback until a phone is lifted, then the call is bridged: each tick the caller's
-  frame goes to the agent's port and the agent's frame to ``span.play``. The agent
-  putting the phone down is ``on_agent_hangup`` (the survey follows in the default
-  flow; its `SurveyResult` is kept in ``call.survey``); nobody answering within
-  ``answer_timeout`` seconds is ``on_handoff_failed(now, "no_answer")`` (the flow's
-  fallback). Without ``agents`` (and for Transfer, which has no outbound trunk leg
-  yet) the call is cleared with cause 16: the stub the ACD issue replaces.
+- ToQueue → the outcome is kept in ``outcomes[call_id]``. With ``acd`` (an
+  `AcdService`, appliance/pbx/acd_service.py) the call joins the ACD queue the flow
+  names, with its priority (emergency / recognised elder / others); the caller hears
+  ringback while the ACD rings agents' phones, then the call is bridged: each tick the
+  caller's frame goes to the agent's port and the agent's frame to ``span.play``. The
+  agent putting the phone down is ``on_agent_hangup`` (the survey follows in the default
+  flow; its `SurveyResult` is kept in ``call.survey``); an ACD overflow (max wait, no
+  agent logged in) is ``on_handoff_failed(now, reason)`` (the flow's fallback). Without
+  ``acd`` (and for Transfer, which has no outbound trunk leg yet) the call is cleared
+  with cause 16.
 - Hangup → the call is cleared with cause 16.
 - RecordMessage → the caller's audio into an encrypted recording from
   ``message_factory`` (kind ``message``; left = the caller) until StopRecording, then
@@ -55,6 +55,8 @@ from typing import Protocol
 
 import numpy as np
 
+from appliance.acd.engine import AcdError
+from appliance.acd.model import OverflowRule
 from appliance.ivr import engine
 from appliance.ivr.engine import CallerInfo, IvrError, IvrSession
 from appliance.ivr.flows import Flow, IvrConfig
@@ -62,9 +64,8 @@ from appliance.ivr.prompts import PromptError, find_prompt, read_prompt
 from appliance.media.dtmf import DtmfBank
 from appliance.media.g711 import ALAW_IDLE, alaw_to_linear, linear_to_alaw
 from appliance.media.tones import ToneGenerator
-from appliance.pbx.agents import AgentPhones
+from appliance.pbx.acd_service import AcdService
 from appliance.recording.container import RecordingError
-from drivers.e1_card.fxs import FxsPort
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.span import SLOT_BYTES
 from drivers.e1_card.stack import PriSpan
@@ -74,7 +75,6 @@ log = logging.getLogger("anxin.pbx.ivr")
 TIMESLOTS = 32
 LINE_TICK = 0.020  # one received frame buffer = 20 ms of the line's clock
 NORMAL_CLEARING = 16
-ANSWER_TIMEOUT = 30.0  # seconds the agents' phones ring before the flow's fallback
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
 
 class Recorder(Protocol):
@@ -126,8 +126,8 @@ class IvrCall:
     cleared: bool = False
     digits: list[str] = field(default_factory=list)   # every key heard, for the call's log
     ringback: ToneGenerator | None = None   # while the agents' phones ring
-    agent_timer: asyncio.TimerHandle | None = None
     agent_port: str | None = None          # the URL of the phone that answered, for the call record
+    agent_id: str | None = None            # the agent (工号) who answered
     bridged: bool = False                  # caller and agent are talking
     survey: engine.SurveyResult | None = None   # 满意度评价, stored with the call
     ticks: int = 0                         # line ticks since the call was answered
@@ -140,7 +140,7 @@ class IvrCallHandler:
     def __init__(self, span: PriSpan, flow: Flow | IvrConfig, prompt_dir: str | Path | None = None, *,
                  recorder_factory: RecorderFactory | None = None, caller_lookup: CallerLookup | None = None,
                  epoch_at_start: float | None = None,
-                 agents: AgentPhones | None = None, answer_timeout: float = ANSWER_TIMEOUT,
+                 acd: AcdService | None = None,
                  message_factory: RecorderFactory | None = None,
                  on_case: Callable[[IvrCall, engine.CreateCase], str | None] | None = None,
                  on_finished: Callable[[IvrCall], None] | None = None) -> None:
@@ -154,9 +154,7 @@ class IvrCallHandler:
         self.caller_lookup = caller_lookup or (lambda number: CallerInfo(number))
         self.message_factory = message_factory
         self.on_case, self.on_finished = on_case, on_finished
-        if answer_timeout <= 0:
-            raise IvrCallError(f"answer_timeout must be positive seconds, not {answer_timeout!r}")
-        self.agents, self.answer_timeout = agents, answer_timeout
+        self.acd = acd
         self.calls: dict[int, IvrCall] = {}
         self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
         self.finished: dict[int, IvrCall] = {}          # released calls, for logs and tests
@@ -186,18 +184,12 @@ class IvrCallHandler:
     async def run(self) -> None:
         """Take the span's events for ever (cancel to stop)."""
         self.now()
-        if self.agents is not None:
-            self.agents.start()
-        try:
-            while True:
-                event = await self.span.events.get()
-                try:
-                    self.handle_event(event)
-                except Exception:  # one call's trouble must not stop the others
-                    log.exception("IVR: handling %r", event)
-        finally:
-            if self.agents is not None:
-                self.agents.stop()
+        while True:
+            event = await self.span.events.get()
+            try:
+                self.handle_event(event)
+            except Exception:  # one call's trouble must not stop the others
+                log.exception("IVR: handling %r", event)
 
     def handle_event(self, event: object) -> None:
         if isinstance(event, ev.IncomingCall):
@@ -281,11 +273,11 @@ class IvrCallHandler:
                 elif isinstance(action, engine.StopRecording):
                     path = self._stop_message(call)
                     session.on_recorded(path, now)  # its CreateCase comes in the next drain
-                elif isinstance(action, engine.ToQueue) and self.agents is not None:
+                elif isinstance(action, engine.ToQueue) and self.acd is not None:
                     self.outcomes[call.call_id] = action
-                    self._offer(call)
+                    self._offer(call, action)
                 elif isinstance(action, engine.ToQueue | engine.Transfer):
-                    # Stub point: no agents' phones given / no outbound leg for Transfer yet.
+                    # No ACD given / no outbound leg for Transfer yet: cleared.
                     self.outcomes[call.call_id] = action
                     log.info("IVR %s: %s (无排队系统, 挂机)", call.name, action)
                     self._clear(call, NORMAL_CLEARING)
@@ -343,57 +335,60 @@ class IvrCallHandler:
         if call.call_id in self.calls:
             self._drive(call, lambda s, now: s.on_timer(now))
 
-    # -- the agents' phones ----------------------------------------------------------------------
-    def _offer(self, call: IvrCall) -> None:
-        assert self.agents is not None and self._loop is not None
+    # -- the ACD ------------------------------------------------------------------------------------
+    def _offer(self, call: IvrCall, action: engine.ToQueue) -> None:
+        assert self.acd is not None
         if call.cleared:
             return
         call.ringback = ToneGenerator("ringback")
         call.queued_at = self.now()
-        log.info("IVR %s: 转坐席, 振铃 %d 部话机", call.name, len(self.agents.idle()))
-        self.agents.offer(call, self)
-        call.agent_timer = self._loop.call_later(self.answer_timeout, self._no_answer, call)
+        category = call.session.caller.category if call.session is not None else None
+        priority = self.acd.priority_for(action.queue, action.priority, category)
+        log.info("IVR %s: 转坐席, 排队 %s (%s)", call.name, action.queue, priority.name)
+        try:
+            self.acd.join(call, action.queue, priority, self)
+        except AcdError as exc:
+            log.error("IVR %s: 无法排队: %s", call.name, exc)
+            call.ringback = None
+            self._drive(call, lambda s, now: s.on_handoff_failed(now, "no_queue"))
 
-    def _no_answer(self, call: IvrCall) -> None:
-        call.agent_timer = None
-        if call.cleared or call.bridged or self.agents is None:
-            return
-        self.agents.withdraw(call.name)
-        call.ringback = None
-        log.info("IVR %s: 坐席无人接听 (%.0f 秒)", call.name, self.answer_timeout)
-        self._drive(call, lambda s, now: s.on_handoff_failed(now, "no_answer"))
-
-    def agent_answered(self, call_name: str, port: FxsPort) -> None:
-        """AgentPhones: PORT was lifted for the call; the caller and the agent talk from now."""
+    def acd_connected(self, call_name: str, url: str, agent_id: str) -> None:
+        """The ACD bridged an agent's phone to the call: caller and agent talk from now."""
         call = self._call_named(call_name)
         if call is None or call.cleared:
-            if self.agents is not None:
-                self.agents.withdraw(call_name)
             return
-        if call.agent_timer is not None:
-            call.agent_timer.cancel()
-            call.agent_timer = None
-        call.ringback, call.bridged, call.agent_port = None, True, port.url
+        call.ringback, call.bridged, call.agent_port, call.agent_id = None, True, url, agent_id
         call.agent_at = self.now()
-        log.info("IVR %s: 坐席 %s 接听", call.name, port.url)
+        log.info("IVR %s: 坐席 %s (%s) 接听", call.name, agent_id, url)
 
-    def agent_hung_up(self, call_name: str, port: FxsPort) -> None:
-        """AgentPhones: the agent on PORT put the phone down; the flow goes on (the survey)."""
+    def acd_agent_left(self, call_name: str) -> None:
+        """The agent put the phone down; the flow goes on (the survey)."""
         call = self._call_named(call_name)
         if call is None or call.cleared:
             return
         call.bridged = False
         call.agent_left_at = self.now()
-        log.info("IVR %s: 坐席 %s 挂机", call.name, port.url)
+        log.info("IVR %s: 坐席 %s 挂机", call.name, call.agent_id)
         self._drive(call, lambda s, now: s.on_agent_hangup(now))
 
+    def acd_overflow(self, call_name: str, rule: OverflowRule, reason: str) -> None:
+        """The ACD gave the call up (max wait, nobody logged in): the flow's fallback."""
+        call = self._call_named(call_name)
+        if call is None or call.cleared:
+            return
+        call.ringback = None
+        log.info("IVR %s: 排队溢出 %s (%s)", call.name, rule.describe(), reason)
+        self._drive(call, lambda s, now: s.on_handoff_failed(now, reason))
+
+    def acd_announce(self, call_name: str, position: int, expected_wait: int) -> None:
+        call = self._call_named(call_name)
+        if call is not None and not call.cleared:
+            log.info("IVR %s: 排队位置 %d, 预计等待 %d 秒", call.name, position, expected_wait)
+
     def _leave_agents(self, call: IvrCall) -> None:
-        if call.agent_timer is not None:
-            call.agent_timer.cancel()
-            call.agent_timer = None
         call.ringback, call.bridged = None, False
-        if self.agents is not None:
-            self.agents.withdraw(call.name)
+        if self.acd is not None and call.queued_at is not None:
+            self.acd.leave(call.name)
 
     def _call_named(self, name: str) -> IvrCall | None:
         return next((call for call in self.calls.values() if call.name == name), None)
@@ -455,15 +450,15 @@ class IvrCallHandler:
                 # Its last frame goes out in the answer to this tick: the prompt is done.
                 call.prompt, call.audio, call.position = None, b"", 0
                 self._drive(call, lambda s, now: s.on_prompt_done(now))
-        if self.agents is not None:
-            self.agents.clock(to_agents)  # the box clocks its FXS ports with the line
+        if self.acd is not None:
+            self.acd.tick_audio(self, to_agents)  # the box clocks its FXS ports with the line
 
     def _next_frame(self, call: IvrCall) -> bytes:
         """Queue this tick's frame for the caller: the prompt, ringback or the agent's voice."""
         if call.prompt is None:
             frame: bytes | None = None
-            if call.bridged and self.agents is not None:
-                frame = self.agents.take_audio(call.name)
+            if call.bridged and self.acd is not None:
+                frame = self.acd.phones.take_audio(call.name)
             elif call.ringback is not None:
                 frame = linear_to_alaw(call.ringback.next_frame()).tobytes()
             if frame is None:

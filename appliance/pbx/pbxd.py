@@ -36,6 +36,7 @@ class Pbxd:
             from appliance.pbx.call_path import CallPath
             self.call_path = CallPath(config)  # CallPathError (a ValueError) names what to fix
             self.call_path.on_alarm = self._alarm
+            self.call_path.publish = self.bus.publish   # queue events, agent states
         self.trunks = TrunkService(config.spans, on_state=self._publish, call_path=self.call_path)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="pbxd-loop", daemon=True)

@@ -192,3 +192,34 @@ def test_ivr_section_is_validated_with_its_line(tmp_path: Path) -> None:
     assert str(info.value).startswith("box.toml:13:")
     cfg = parse_config(text.replace('"byee"', '"bye"'), "box.toml", base_dir=tmp_path)
     assert cfg.ivr.flow.start == "hello"
+
+
+ACD = GOOD + """
+[[acd.queues]]
+name = "general"
+strategy = "fewest_calls"
+ring_timeout = 12
+
+[[acd.agents]]
+agent_id = "1001"
+name = "王芳"
+pin = "2468"
+skills = { general = 0 }
+"""
+
+
+def test_acd_section_and_a_phone_bound_to_an_agent() -> None:
+    cfg = parse_config(ACD.replace('extension = "8001"', 'extension = "8001"\nagent = "1001"'), "box.toml")
+    assert cfg.fxs[0].agent == "1001"
+    assert [q.name for q in cfg.acd.queues] == ["general"] and cfg.acd.queues[0].strategy == "fewest_calls"
+    assert cfg.acd.agents[0].name == "王芳"
+
+
+def test_bad_acd_settings_name_the_key_and_the_line() -> None:
+    with pytest.raises(ConfigError, match=r"ring_timeout") as err:
+        parse_config(ACD.replace("ring_timeout = 12", "ring_timeout = -1"), "box.toml")
+    assert err.value.key == "acd.queues[0].ring_timeout" and err.value.line == ACD.splitlines().index(
+        "ring_timeout = 12") + 1
+    with pytest.raises(ConfigError, match=r"no agent '1002' in \[\[acd.agents\]\] \(1001\)") as err:
+        parse_config(ACD.replace('extension = "8001"', 'extension = "8001"\nagent = "1002"'), "box.toml")
+    assert err.value.key == "telephony.fxs[0].agent"

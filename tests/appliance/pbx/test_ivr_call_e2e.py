@@ -21,11 +21,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from appliance.acd.model import AcdConfig, AgentState, OverflowRule, QueueConfig, default_acd
+from appliance.config.model import FxsPortConfig
 from appliance.ivr import engine
 from appliance.ivr.flows import IvrConfig, MenuNode, load_default_ivr
 from appliance.ivr.prompts import DEFAULT_PROMPTS, find_prompt, generate_prompts, read_prompt
 from appliance.media.dtmf import DtmfBank, dtmf_tone
 from appliance.media.g711 import alaw_to_linear
+from appliance.pbx.acd_service import AcdService, agents_for_phones
 from appliance.pbx.agents import AgentPhones
 from appliance.pbx.ivr_call import IvrCallHandler
 from appliance.recording.container import RecordingMeta, RecordingReader, RecordingWriter
@@ -41,6 +44,13 @@ pytestmark = pytest.mark.timeout(60)
 # A Wednesday morning, not a holiday: the default flow's hours node leads to the main menu.
 OPEN_HOURS = datetime(2026, 3, 11, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 KEY = generate_key(1)
+
+
+def acd_for(port: SimFxsPort, acd: AcdConfig | None = None, queue_log: list | None = None) -> AcdService:
+    """The ACD with one agent (8001) logged in on PORT: each desk phone is an agent."""
+    config, bindings = agents_for_phones(acd or default_acd(), [FxsPortConfig(port.url, "8001")])
+    return AcdService(config, AgentPhones([port]), bindings,
+                      store=queue_log.extend if queue_log is not None else None)
 
 
 def consultation_key(config: IvrConfig) -> str:
@@ -236,8 +246,9 @@ async def test_agent_answers_talks_hangs_up_and_the_caller_rates_the_call(
         recordings.append(tmp_path / f"{name}.arec")
         return RecordingWriter(recordings[-1], KEY, RecordingMeta(name, started, chunk_frames=800))
 
-    handler = IvrCallHandler(box, config, recorder_factory=recorder, epoch_at_start=OPEN_HOURS,
-                             agents=AgentPhones([port]), answer_timeout=10)
+    acd = acd_for(port)
+    acd.start()
+    handler = IvrCallHandler(box, config, recorder_factory=recorder, epoch_at_start=OPEN_HOURS, acd=acd)
     task = asyncio.ensure_future(handler.run())
     try:
         await phone_out.wait_for("connected")
@@ -250,7 +261,7 @@ async def test_agent_answers_talks_hangs_up_and_the_caller_rates_the_call(
         write_wav16(tone, dtmf_tone(key, on_ms=100, off_ms=100))
         await telco.execute(f"play c1 file {tone}")
 
-        # Ring-all: the phone rings with the caller's number and the agent picks up.
+        # The ACD rings the longest-idle agent's phone with the caller's number; the agent picks up.
         cid = await phone_out.wait_for("cid", timeout=20)
         ringing_heard = telco.calls["c1"].recorded
         await phone_out.wait_for("hook", state="off", timeout=5)
@@ -270,7 +281,8 @@ async def test_agent_answers_talks_hangs_up_and_the_caller_rates_the_call(
         await until(lambda: not handler.calls, timeout=5)
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)  # its readers off the port first
+        await asyncio.gather(task, return_exceptions=True)
+        acd.stop()  # its readers off the port first
         handset.stop()
         await asyncio.wait_for(phone_task, 5)
         port.close()
@@ -311,8 +323,12 @@ async def test_nobody_answers_and_the_flow_falls_back(line, prompt_dir: Path) ->
     phone_out = Lines()
     handset = Handset(port.path, out=phone_out)  # rings, nobody picks up
     phone_task = asyncio.ensure_future(handset.run())
-    handler = IvrCallHandler(box, config, epoch_at_start=OPEN_HOURS, agents=AgentPhones([port]),
-                             answer_timeout=1.0)
+    # Rings 1 s, then the agent is paused (未接) and after 2 s of waiting the call overflows.
+    general = QueueConfig("general", ring_timeout=1.0, max_wait=2.0, overflow=OverflowRule("hangup"))
+    queue_log: list = []
+    acd = acd_for(port, AcdConfig((general,)), queue_log)
+    acd.start()
+    handler = IvrCallHandler(box, config, epoch_at_start=OPEN_HOURS, acd=acd)
     task = asyncio.ensure_future(handler.run())
     try:
         await phone_out.wait_for("connected")
@@ -327,7 +343,8 @@ async def test_nobody_answers_and_the_flow_falls_back(line, prompt_dir: Path) ->
         await phone_out.wait_for("ring", on=False, timeout=5)
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)  # its readers off the port first
+        await asyncio.gather(task, return_exceptions=True)
+        acd.stop()  # its readers off the port first
         handset.stop()
         await asyncio.wait_for(phone_task, 5)
         port.close()
@@ -337,5 +354,8 @@ async def test_nobody_answers_and_the_flow_falls_back(line, prompt_dir: Path) ->
     call = handler.finished[call_id]
     assert call.agent_port is None and call.survey is None
     # The consultation node has no fallback: the engine ends the call with the reason.
-    assert call.session is not None and call.session.end_reason == "no_answer"
-    assert handler.agents is not None and handler.agents.idle() == [port]
+    assert call.session is not None and call.session.end_reason == "max_wait"
+    agent = acd.engine.agent("8001")
+    assert (agent.state, agent.reason) == (AgentState.NOT_READY, "未接")   # app_queue's autopause
+    kinds = [e.kind for e in queue_log if e.call_id == call.name or e.agent_id == "8001"]
+    assert kinds == ["logged_in", "joined", "offered", "ring_no_answer", "paused", "overflowed"]

@@ -125,14 +125,24 @@ def test_call_reaches_the_agents_phone_through_the_ivr_and_is_recorded(tmp_path:
         assert (call["caller"], call["called"], call["outcome"], call["queue"]) == \
             ("13800138000", "96101", "agent", "general")
         assert (call["survey_score"], call["survey_label"]) == (1, "满意")
-        assert call["agent"] == f"sim://{port}" and call["talk_s"] >= 0.4
+        assert call["agent"] == "8001" and call["talk_s"] >= 0.4  # the phone's extension is its agent
         assert call["ended_by"] == "box" and call["recording_id"] == call["call_id"]
         rec = db.execute("SELECT * FROM recordings WHERE recording_id = ?",
                          (call["recording_id"],)).fetchone()
         assert rec["state"] == "complete" and rec["kind"] == "call" and rec["caller"] == "13800138000"
         assert rec["duration_s"] > 1.0 and Path(rec["path"]).stat().st_size == rec["size"]
-        kinds = [r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk' ORDER BY seq")]
+        kinds = [r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk' AND kind IN "
+                                          "('recording', 'call') ORDER BY seq")]
         assert kinds == ["recording", "call"]  # the recording closes before the call record is written
+        steps = [(r["kind"], r["agent_id"]) for r in db.execute(
+            "SELECT kind, agent_id FROM queue_log WHERE call_id = ? ORDER BY id", (call["call_id"],))]
+        assert steps == [("joined", None), ("offered", "8001"), ("connected", "8001"), ("completed", "8001"),
+                         ("wrapup_started", "8001")]  # 话后处理: the queue's 10 s
+        completed = json.loads(db.execute(
+            "SELECT data FROM queue_log WHERE kind = 'completed'").fetchone()[0])
+        assert completed["by"] == "agent" and completed["talk_s"] >= 0.4
+        agent_kinds = {r[0] for r in db.execute("SELECT kind FROM outbox WHERE kind LIKE '%_event'")}
+        assert agent_kinds == {"queue_event", "agent_event"}  # the queue log goes to the hub too
     finally:
         if phone is not None:
             phone.stop()
@@ -178,7 +188,8 @@ def test_a_message_is_recorded_encrypted_and_opens_a_case(tmp_path: Path) -> Non
         spectrum = np.abs(np.fft.rfft(heard))
         assert abs(np.argmax(spectrum) * 8000 / len(heard) - 400) < 10  # the caller's tone, kept
         assert set(right) == {0xD5}  # a message has one voice: the other channel is silence
-        kinds = sorted(r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk'"))
+        kinds = sorted(r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk' AND kind NOT IN "
+                                                "('queue_event', 'agent_event')"))
         assert kinds == ["call", "case_event", "recording", "recording"]  # the call's and the message's
     finally:
         telco.stop()
