@@ -202,3 +202,61 @@ def test_missing_prompts_stop_pbxd_with_the_command_to_fix_it(tmp_path: Path) ->
     config = load_config(box_config(tmp_path, span_dir, span_dir / "fxs1", data, prompts=False))
     with pytest.raises(CallPathError, match=r"prompts missing .*main_menu.*anxin-box prompts generate"):
         Pbxd(config)
+
+
+ACD_AGENT = """
+[[acd.queues]]
+name = "general"
+[[acd.agents]]
+agent_id = "1001"
+name = "王芳"
+pin = "2468"
+skills = { general = 0 }
+"""
+
+
+def test_an_agent_logs_in_with_a_feature_code_and_takes_the_call(tmp_path: Path) -> None:
+    span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
+    data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
+    port = span_dir / "fxs1"
+    config = box_config(tmp_path, span_dir, port, data)
+    config.write_text(config.read_text(encoding="utf-8") + ACD_AGENT, encoding="utf-8")
+    daemon = Pbxd(load_config(config))
+    telco = SimTool("telco", "--dir", str(span_dir))
+    phone = None
+    try:
+        telco.expect("ready")
+        daemon.start()
+        phone = SimTool("handset", "--port", str(port))
+        phone.expect("connected")
+        phone.send("off")
+        assert phone.expect("tone", timeout=5)["name"] == "dial"
+        phone.send("dtmf *11001*1111#")                       # wrong PIN: congestion, still logged out
+        assert phone.expect("tone", name="congestion", timeout=5)
+        phone.send("on")
+        phone.send("off")
+        phone.send("dtmf *11001*2468#")
+        assert phone.expect("tone", name="ringback", timeout=5)  # accepted
+        phone.send("on")
+        wait_until(lambda: control.request(daemon.control_path, {"cmd": "status"})["trunks"][0]["d_channel"]
+                   == "up", what="D-channel up")
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        assert phone.expect("cid", timeout=20)["number"] == "13800138000"
+        phone.send("off")
+        time.sleep(0.5)
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
+        phone.send("on")
+        db = connect(data / "box.db")
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        assert (call["agent"], call["outcome"], call["ended_by"]) == ("1001", "agent", "caller")
+        login = db.execute("SELECT * FROM queue_log WHERE kind = 'logged_in'").fetchone()
+        assert login["agent_id"] == "1001" and json.loads(login["data"])["device"] == f"sim://{port}"
+        done = json.loads(db.execute("SELECT data FROM queue_log WHERE kind = 'completed'").fetchone()[0])
+        assert done["by"] == "caller"
+    finally:
+        if phone is not None:
+            phone.stop()
+        telco.stop()
+        daemon.stop()
