@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance.cases.hlc import Hlc, tick
-from appliance.clock import SHANGHAI, iso
+from appliance.clock import stored
 from appliance.store import append, joined_transaction
 
 EVENT_TYPES = ("created", "note", "dispatched", "callback_done", "confirmed_receipt", "reopened", "closed")
@@ -46,22 +46,22 @@ class CaseEvent:
 def append_event(conn: sqlite3.Connection, *, origin: str, case_id: str, type: str, at: datetime,
                  body: dict[str, Any], lane: str = "bulk") -> CaseEvent:
     """Append one event of CASE_ID and queue it for the hub, in one transaction."""
+    return _append(conn, origin, case_id, type, at, body, lane)
+
+
+def _append(conn: sqlite3.Connection, origin: str, case_id: str | None, type: str, at: datetime,
+            body: dict[str, Any], lane: str) -> CaseEvent:
+    """CASE_ID None: a new case, whose id is this event's own id (origin:seq)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"case event type must be one of {', '.join(EVENT_TYPES)}, got {type!r}")
-    if at.tzinfo is None:
-        raise ValueError("case event times must be timezone-aware")
+    stamp = stored(at, "case event times")
     with joined_transaction(conn):
-        row = conn.execute("SELECT MAX(origin_seq), MAX(hlc_wall_ms) FROM case_events WHERE origin = ?",
-                           (origin,)).fetchone()
-        seq = (row[0] or 0) + 1
-        last = None
-        if row[1] is not None:
-            counter = conn.execute(
-                "SELECT MAX(hlc_counter) FROM case_events WHERE origin = ? AND hlc_wall_ms = ?",
-                (origin, row[1])).fetchone()[0]
-            last = Hlc(row[1], counter)
-        hlc = tick(last, round(at.timestamp() * 1000))
-        stamp = iso(at.astimezone(SHANGHAI))
+        # This origin's events are all stamped here with tick(), so its last seq carries its last clock.
+        row = conn.execute("SELECT origin_seq, hlc_wall_ms, hlc_counter FROM case_events WHERE origin = ? "
+                           "ORDER BY origin_seq DESC LIMIT 1", (origin,)).fetchone()
+        seq = row[0] + 1 if row else 1
+        hlc = tick(Hlc(row[1], row[2]) if row else None, round(at.timestamp() * 1000))
+        case_id = case_id if case_id is not None else f"{origin}:{seq}"
         event = CaseEvent(origin, seq, case_id, type, hlc, stamp, body)
         conn.execute(
             "INSERT INTO case_events (origin, origin_seq, case_id, type, hlc_wall_ms, hlc_counter, at, body) "
@@ -77,11 +77,7 @@ def open_case(conn: sqlite3.Connection, *, origin: str, kind: str, at: datetime,
     """A new case of KIND (e.g. 投诉留言 `complaint_message`): its `created` event.
 
     The case id is the created event's own id (origin:seq), unique without coordination."""
-    with joined_transaction(conn):
-        seq = (conn.execute("SELECT MAX(origin_seq) FROM case_events WHERE origin = ?",
-                            (origin,)).fetchone()[0] or 0) + 1
-        return append_event(conn, origin=origin, case_id=f"{origin}:{seq}", type="created", at=at,
-                            body={"kind": kind, **body}, lane=lane)
+    return _append(conn, origin, None, "created", at, {"kind": kind, **body}, lane)
 
 
 def is_case_open(conn: sqlite3.Connection, case_id: str) -> bool:

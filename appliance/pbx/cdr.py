@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from appliance.clock import SHANGHAI, iso
+from appliance.clock import stored
 from appliance.store import append, joined_transaction
 
 OUTCOMES = ("agent", "message", "ivr", "abandoned", "no_answer", "refused", "failed")
@@ -56,7 +56,7 @@ def stamp(epoch: float | None) -> str | None:
     """Epoch seconds as the stored form (ISO 8601 in Asia/Shanghai)."""
     if epoch is None:
         return None
-    return iso(datetime.fromtimestamp(epoch, UTC).astimezone(SHANGHAI))
+    return stored(datetime.fromtimestamp(epoch, UTC))
 
 
 def store_call(conn: sqlite3.Connection, record: CallRecord) -> None:

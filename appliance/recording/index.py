@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from appliance.clock import SHANGHAI, iso
+from appliance.clock import stored
 from appliance.recording.container import RecordingError
 from appliance.store import append, joined_transaction, transaction
 
@@ -64,10 +64,8 @@ class ExportRow:
 
 
 def stamp(dt: datetime) -> str:
-    """The stored form of a time: ISO 8601 in Asia/Shanghai (one offset, so text order is time order)."""
-    if dt.tzinfo is None:
-        raise ValueError("times in the recording index must be timezone-aware")
-    return iso(dt.astimezone(SHANGHAI))
+    """The stored form of a time (appliance.clock.stored)."""
+    return stored(dt, "times in the recording index")
 
 
 def _row(r: sqlite3.Row) -> RecordingRow:
