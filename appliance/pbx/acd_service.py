@@ -134,8 +134,8 @@ class AcdService:
             return
         now = self.clock()
         try:
-            if call_name in self.talking.values():
-                url = self._phone_of(self.talking, call_name)
+            url = next((u for u, call in self.talking.items() if call == call_name), None)
+            if url is not None:
                 del self.talking[url]
                 self.phones.unbridge(url, "busy")   # heard until the agent puts the phone down
                 self.engine.completed(call_name, now, by="caller")
@@ -325,10 +325,6 @@ class AcdService:
 
     def _device(self, agent_id: str) -> str | None:
         return next((url for url, agent in self.agent_on.items() if agent == agent_id), None)
-
-    @staticmethod
-    def _phone_of(table: dict[str, str], call_name: str) -> str:
-        return next(url for url, call in table.items() if call == call_name)
 
     def _arm(self) -> None:
         if self._timer is not None:

@@ -117,14 +117,6 @@ class AgentPhones:
     def tone(self, url: str, tone: str) -> None:
         self._drive(self.phones[url], lambda p: p.tone(tone))
 
-    # -- state ----------------------------------------------------------------------------------
-    def is_off_hook(self, url: str) -> bool:
-        return self.phones[url].off_hook
-
-    def bridged(self, call_name: str) -> FxsPort | None:
-        phone = self._bridged_phone(call_name)
-        return phone.port if phone is not None else None
-
     # -- media ------------------------------------------------------------------------------------
     def take_audio(self, call_name: str) -> bytes | None:
         """The next 20 ms of the agent bridged to CALL_NAME, None if none is there yet."""
