@@ -131,7 +131,6 @@ class CallPath:
         else:
             self.keyring = load_keyring(rec.keys_file, recordings_dir=self.recordings_dir)
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
-        self.handlers: list[IvrCallHandler] = []
 
     # -- recordings ----------------------------------------------------------------------------
     def _recorder(self, kind: str) -> Callable[[str, datetime], IndexedRecording] | None:
@@ -139,13 +138,12 @@ class CallPath:
             return None
         keyring = self.keyring
 
-        def start(name: str, at: datetime) -> IndexedRecording:
+        def start(name: str, at: datetime, call: IvrCall | None) -> IndexedRecording:
             if self.recording_paused:
                 raise RecordingError("磁盘将满, 录音已暂停 (recording paused: disk nearly full)")
             path = self.recordings_dir / f"{at:%Y%m%d-%H%M%S}-{name}.arec"
             writer = RecordingWriter(path, keyring.current, RecordingMeta(call_id=name, started_at=at))
             try:
-                call = self._live_call(name)
                 index.add_recording(self.db, recording_id=name, kind=kind, path=str(path), started_at=at,
                                     key_id=keyring.current.key_id,
                                     call_id=call.name if call else None,
@@ -158,14 +156,6 @@ class CallPath:
             return IndexedRecording(self.db, writer, name)
 
         return start
-
-    def _live_call(self, recording_name: str) -> IvrCall | None:
-        call_name = recording_name.removesuffix("-msg")
-        for handler in self.handlers:
-            for call in handler.calls.values():
-                if call.name == call_name:
-                    return call
-        return None
 
     # -- cases and call records --------------------------------------------------------------------
     def _open_case(self, call: IvrCall, action: engine.CreateCase) -> str:
@@ -184,12 +174,10 @@ class CallPath:
         store_call(self.db, call_record(call))
 
     def handler_for(self, span: PriSpan) -> IvrCallHandler:
-        handler = IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
-                                 message_factory=self._recorder("message"), acd=self.acd,
-                                 caller_lookup=self.caller_info, on_case=self._open_case,
-                                 on_finished=self._store_call)
-        self.handlers.append(handler)
-        return handler
+        return IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
+                              message_factory=self._recorder("message"), acd=self.acd,
+                              caller_lookup=self.caller_info, on_case=self._open_case,
+                              on_finished=self._store_call)
 
     def caller_info(self, number: str | None) -> CallerInfo:
         """Who calls, from the registry replica: a resident's own phone is an elder."""

@@ -87,8 +87,9 @@ class Recorder(Protocol):
     def abort(self) -> None: ...
 
 
-# (recording name, started at) → an open recorder; pbxd's factory picks the path and the key.
-RecorderFactory = Callable[[str, datetime], Recorder]
+# (recording name, started at, the call) → an open recorder; pbxd's factory picks the path
+# and the key, and indexes the recording with the call's numbers.
+RecorderFactory = Callable[[str, datetime, "IvrCall"], Recorder]
 CallerLookup = Callable[[str | None], CallerInfo]
 
 
@@ -232,7 +233,7 @@ class IvrCallHandler:
         self._dtmf.reset(call.timeslot)
         if self.recorder_factory is not None:
             try:
-                call.recorder = self.recorder_factory(call.name, datetime.fromtimestamp(now, UTC))
+                call.recorder = self.recorder_factory(call.name, datetime.fromtimestamp(now, UTC), call)
                 call.recorded = True
             except (RecordingError, OSError) as exc:  # the call goes on unrecorded
                 log.error("IVR %s: 录音无法开始: %s", call.name, exc)
@@ -400,7 +401,8 @@ class IvrCallHandler:
             return
         call.message_id = f"{call.name}-msg"
         try:
-            call.message = self.message_factory(call.message_id, datetime.fromtimestamp(self.now(), UTC))
+            at = datetime.fromtimestamp(self.now(), UTC)
+            call.message = self.message_factory(call.message_id, at, call)
         except (RecordingError, OSError) as exc:
             log.error("IVR %s: 留言录音无法开始: %s", call.name, exc)
             call.message_id = None

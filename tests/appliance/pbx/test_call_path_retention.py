@@ -48,7 +48,7 @@ def recording(cp: CallPath, name: str, days_ago: float, size: int = 1000) -> str
     """An old recording as the call path leaves it (a real encrypted file and its index row)."""
     start = cp._recorder("call")
     assert start is not None
-    rec = start(name, NOW - timedelta(days=days_ago))
+    rec = start(name, NOW - timedelta(days=days_ago), None)  # no live call: an old recording
     rec.write(b"\xd5" * 160, b"\xd5" * 160)
     rec.close()
     row = index.get_recording(cp.db, name)
@@ -91,7 +91,7 @@ def test_a_full_disk_alarms_the_supervisor_pauses_recording_and_calls_go_on(call
     start = call_path._recorder("call")
     assert start is not None
     with pytest.raises(RecordingError, match="录音已暂停"):
-        start("during-pause", NOW)          # the IVR handler logs this and the call goes on
+        start("during-pause", NOW, None)          # the IVR handler logs this and the call goes on
     assert index.list_recordings(call_path.db, call_id="during-pause") == []
     alarms.clear()
     call_path.free_bytes = lambda _dir: 5 * GIB

@@ -147,7 +147,7 @@ async def test_consultation_key_reaches_the_general_queue_and_is_recorded(
     queue_node = config.flow.nodes["consultation"]
     recordings: list[Path] = []
 
-    def recorder(name: str, started: datetime) -> RecordingWriter:
+    def recorder(name: str, started: datetime, _call: object) -> RecordingWriter:
         recordings.append(tmp_path / f"{name}.arec")
         return RecordingWriter(recordings[-1], KEY, RecordingMeta(name, started, chunk_frames=800))
 
@@ -242,7 +242,7 @@ async def test_agent_answers_talks_hangs_up_and_the_caller_rates_the_call(
     phone_task = asyncio.ensure_future(handset.run())
     recordings: list[Path] = []
 
-    def recorder(name: str, started: datetime) -> RecordingWriter:
+    def recorder(name: str, started: datetime, _call: object) -> RecordingWriter:
         recordings.append(tmp_path / f"{name}.arec")
         return RecordingWriter(recordings[-1], KEY, RecordingMeta(name, started, chunk_frames=800))
 
