@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -96,20 +99,52 @@ def box_config(tmp_path: Path, span_dir: Path, port: Path, data: Path, *, prompt
     return config
 
 
-def test_call_reaches_the_agents_phone_through_the_ivr_and_is_recorded(tmp_path: Path) -> None:
+@dataclass
+class RunningBox:
+    """pbxd (in this process) on a span whose carrier side is a real `anxin-sim telco`."""
+
+    daemon: Pbxd
+    telco: SimTool
+    data: Path
+    port: Path
+    phones: list[SimTool] = field(default_factory=list)
+
+    def handset(self, *args: str) -> SimTool:
+        """An `anxin-sim handset` on the box's FXS port, connected; stopped with the box."""
+        phone = SimTool("handset", "--port", str(self.port), *args)
+        self.phones.append(phone)
+        phone.expect("connected")
+        return phone
+
+    def wait_trunk_up(self) -> None:
+        wait_until(lambda: control.request(self.daemon.control_path, {"cmd": "status"})["trunks"][0]
+                   ["d_channel"] == "up", what="D-channel up")
+
+
+@contextmanager
+def running_box(tmp_path: Path, extra_config: str = "") -> Iterator[RunningBox]:
     span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
     data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
     port = span_dir / "fxs1"
-    daemon = Pbxd(load_config(box_config(tmp_path, span_dir, port, data)))
-    telco = SimTool("telco", "--dir", str(span_dir))
-    phone = None
+    config = box_config(tmp_path, span_dir, port, data)
+    config.write_text(config.read_text(encoding="utf-8") + extra_config, encoding="utf-8")
+    box = RunningBox(Pbxd(load_config(config)), SimTool("telco", "--dir", str(span_dir)), data, port)
     try:
-        telco.expect("ready")
-        daemon.start()
-        phone = SimTool("handset", "--port", str(port), "--answer-after", "0.3")
-        phone.expect("connected")
-        wait_until(lambda: control.request(daemon.control_path, {"cmd": "status"})["trunks"][0]["d_channel"]
-                   == "up", what="D-channel up")
+        box.telco.expect("ready")
+        box.daemon.start()
+        yield box
+    finally:
+        for phone in box.phones:
+            phone.stop()
+        box.telco.stop()
+        box.daemon.stop()
+
+
+def test_call_reaches_the_agents_phone_through_the_ivr_and_is_recorded(tmp_path: Path) -> None:
+    with running_box(tmp_path) as box:
+        telco, data = box.telco, box.data
+        phone = box.handset("--answer-after", "0.3")
+        box.wait_trunk_up()
         telco.send("call c1 96101 13800138000")
         telco.expect("answered", id="c1")
         # The menu times out to the agents' queue: the phone rings with the caller's number.
@@ -143,23 +178,12 @@ def test_call_reaches_the_agents_phone_through_the_ivr_and_is_recorded(tmp_path:
         assert completed["by"] == "agent" and completed["talk_s"] >= 0.4
         agent_kinds = {r[0] for r in db.execute("SELECT kind FROM outbox WHERE kind LIKE '%_event'")}
         assert agent_kinds == {"queue_event", "agent_event"}  # the queue log goes to the hub too
-    finally:
-        if phone is not None:
-            phone.stop()
-        telco.stop()
-        daemon.stop()
 
 
 def test_a_message_is_recorded_encrypted_and_opens_a_case(tmp_path: Path) -> None:
-    span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
-    data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
-    daemon = Pbxd(load_config(box_config(tmp_path, span_dir, span_dir / "fxs1", data)))
-    telco = SimTool("telco", "--dir", str(span_dir))
-    try:
-        telco.expect("ready")
-        daemon.start()
-        wait_until(lambda: control.request(daemon.control_path, {"cmd": "status"})["trunks"][0]["d_channel"]
-                   == "up", what="D-channel up")
+    with running_box(tmp_path) as box:
+        telco, data = box.telco, box.data
+        box.wait_trunk_up()
         telco.send("call c1 96101 02158880000")
         telco.expect("answered", id="c1")
         time.sleep(0.2)
@@ -191,9 +215,6 @@ def test_a_message_is_recorded_encrypted_and_opens_a_case(tmp_path: Path) -> Non
         kinds = sorted(r[0] for r in db.execute("SELECT kind FROM outbox WHERE lane = 'bulk' AND kind NOT IN "
                                                 "('queue_event', 'agent_event')"))
         assert kinds == ["call", "case_event", "recording", "recording"]  # the call's and the message's
-    finally:
-        telco.stop()
-        daemon.stop()
 
 
 def test_missing_prompts_stop_pbxd_with_the_command_to_fix_it(tmp_path: Path) -> None:
@@ -216,19 +237,9 @@ skills = { general = 0 }
 
 
 def test_an_agent_logs_in_with_a_feature_code_and_takes_the_call(tmp_path: Path) -> None:
-    span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
-    data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
-    port = span_dir / "fxs1"
-    config = box_config(tmp_path, span_dir, port, data)
-    config.write_text(config.read_text(encoding="utf-8") + ACD_AGENT, encoding="utf-8")
-    daemon = Pbxd(load_config(config))
-    telco = SimTool("telco", "--dir", str(span_dir))
-    phone = None
-    try:
-        telco.expect("ready")
-        daemon.start()
-        phone = SimTool("handset", "--port", str(port))
-        phone.expect("connected")
+    with running_box(tmp_path, ACD_AGENT) as box:
+        telco, data, port = box.telco, box.data, box.port
+        phone = box.handset()
         phone.send("off")
         assert phone.expect("tone", timeout=5)["name"] == "dial"
         phone.send("dtmf *11001*1111#")                       # wrong PIN: congestion, still logged out
@@ -238,8 +249,7 @@ def test_an_agent_logs_in_with_a_feature_code_and_takes_the_call(tmp_path: Path)
         phone.send("dtmf *11001*2468#")
         assert phone.expect("tone", name="ringback", timeout=5)  # accepted
         phone.send("on")
-        wait_until(lambda: control.request(daemon.control_path, {"cmd": "status"})["trunks"][0]["d_channel"]
-                   == "up", what="D-channel up")
+        box.wait_trunk_up()
         telco.send("call c1 96101 13800138000")
         telco.expect("answered", id="c1")
         assert phone.expect("cid", timeout=20)["number"] == "13800138000"
@@ -255,8 +265,3 @@ def test_an_agent_logs_in_with_a_feature_code_and_takes_the_call(tmp_path: Path)
         assert login["agent_id"] == "1001" and json.loads(login["data"])["device"] == f"sim://{port}"
         done = json.loads(db.execute("SELECT data FROM queue_log WHERE kind = 'completed'").fetchone()[0])
         assert done["by"] == "caller"
-    finally:
-        if phone is not None:
-            phone.stop()
-        telco.stop()
-        daemon.stop()
