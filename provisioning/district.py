@@ -30,6 +30,7 @@ from typing import Any
 
 from drivers.alarm_phone.simulator import Pty
 from provisioning.mosquitto import Broker, free_port, start_broker
+from provisioning.sim_tools import matches, parse_event
 
 
 class DistrictError(RuntimeError):
@@ -113,12 +114,7 @@ class SimDevice(Proc):
         with open(self.log_path, "ab", buffering=0) as log:
             for raw in process.stdout:
                 log.write(raw)  # one write per line: it does not tear the tool's own stderr lines
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    event = None
-                if not isinstance(event, dict):
-                    event = {"event": "text", "line": raw.decode("utf-8", "replace").rstrip("\n")}
+                event = parse_event(raw)
                 with self._cond:
                     self.history.append(event)
                     self._cond.notify_all()
@@ -148,7 +144,7 @@ class SimDevice(Proc):
         with self._cond:
             while True:
                 for item in self.history:
-                    if item.get("event") == event and all(item.get(k) == v for k, v in match.items()):
+                    if matches(item, event, match):
                         return item
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.running:

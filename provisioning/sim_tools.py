@@ -15,6 +15,23 @@ from pathlib import Path
 from typing import Any
 
 
+def parse_event(line: str | bytes) -> dict[str, Any]:
+    """One line a tool printed: its JSON event, or a ``text`` event for anything else."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        event = {"event": "text", "line": text.rstrip("\n")}
+    return event
+
+
+def matches(item: dict[str, Any], event: str, match: dict[str, object]) -> bool:
+    """ITEM is an EVENT whose fields equal MATCH."""
+    return item.get("event") == event and all(item.get(k) == v for k, v in match.items())
+
+
 class SimTool:
     """One simulator process: commands in on stdin, JSON events out."""
 
@@ -30,10 +47,7 @@ class SimTool:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                event = {"event": "text", "line": line.rstrip("\n")}
+            event = parse_event(line)
             with self._cond:
                 self.seen.append(event)
                 self._cond.notify_all()
@@ -47,7 +61,7 @@ class SimTool:
         """The first unconsumed EVENT matching MATCH, removed; None if there is none yet."""
         with self._cond:
             for item in self.seen:
-                if item.get("event") == event and all(item.get(k) == v for k, v in match.items()):
+                if matches(item, event, match):
                     self.seen.remove(item)
                     return item
         return None
