@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.media.dtmf import digit_frequencies
 from drivers.alarm_phone.receiver_sim import Acked, ReceiverSim
 from drivers.alarm_phone.simulator import FdLink, SimulatedReceiver
 from drivers.sim_cli import describe, random_signal
@@ -41,9 +42,8 @@ from provisioning.mosquitto import BrokerError
 # The centre's hotline as the carrier delivers it (12349: the elderly-care service line).
 CENTRE_NUMBER = "12349"
 AREA_CODE = "29"  # Xi'an, as in the demo box's [[telephony.spans]] area_code
-DTMF = {"1": "697+1209", "2": "697+1336", "3": "697+1477", "4": "770+1209", "5": "770+1336",
-        "6": "770+1477", "7": "852+1209", "8": "852+1336", "9": "852+1477", "0": "941+1336",
-        "*": "941+1209", "#": "941+1477"}
+# A key as the telco's `play ID tone LOW+HIGH` wants it, from the media engine's DTMF table.
+DTMF = {key: "+".join(f"{f:.0f}" for f in digit_frequencies(key)) for key in "0123456789*#"}
 DTMF_SECONDS = 0.12
 # What the default flow does with a key: open hours (main menu) and after hours.
 OPEN_KEYS = {"1": "紧急求助 emergency", "2": "咨询服务 consultation", "0": "人工服务 agent"}

@@ -27,6 +27,7 @@ from appliance.pbx.pbxd import Pbxd
 from appliance.recording.container import RecordingReader
 from appliance.recording.keys import Keyring, generate_key, load_keyring, write_keyring
 from appliance.store import connect
+from provisioning.demo import DTMF
 from provisioning.sim_tools import SimTool
 
 pytestmark = pytest.mark.timeout(90)
@@ -72,7 +73,7 @@ type = "hangup"
 prompt = "message_saved"
 """
 PROMPTS = ("main_menu", "survey", "survey_thanks", "leave_message", "message_saved")
-DIGIT = {"1": "697+1209", "3": "697+1477"}  # DTMF pairs, played in-band by the carrier
+DIGIT = DTMF  # keys as the telco plays them in-band (`play ID tone LOW+HIGH`)
 
 
 def wait_until(check, timeout: float = 20.0, what: str = "condition"):
