@@ -470,11 +470,18 @@ class AcdEngine:
     def _settle(self, now: float) -> None:
         """After an input: match, then the announcements due now (a call that just joined)."""
         self._match(now)
+        if not any(c.next_announce is not None and c.next_announce <= now for c in self._calls.values()):
+            return  # the usual case: no announcement due, no need to rank the calls
         for call in self._ordered():
             if call.next_announce is not None and call.next_announce <= now:
                 self._announce(call, now)
 
     def _match(self, now: float) -> None:
+        # Most inputs find nobody READY (agents busy, calls queued): then there is nothing to
+        # match, and ranking the waiting calls would be wasted on every input.
+        ready = [a for a in self._agents.values() if a.state is S.READY]
+        if not ready:
+            return
         for call in self._ordered():
             if call.phase != WAITING:
                 continue
@@ -482,7 +489,7 @@ class AcdEngine:
             limit = q.max_penalty(call.step)
             candidates = [Candidate(a.id, a.index, a.idle_since or 0.0, a.calls_taken,
                                     a.config.skills[call.queue])
-                          for a in self._agents.values()
+                          for a in ready
                           if a.state is S.READY and a.config.skills.get(call.queue, limit + 1) <= limit
                           and a.id not in call.declined]
             if not candidates:
