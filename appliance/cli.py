@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="anxin-box", description="Run an Anxin box daemon.",
         epilog="Also: anxin-box import-registry --config PATH FILE.csv (residents and devices); "
                "anxin-box pri status|capture --config PATH (trunks of a running pbxd); "
-               "anxin-box recording export ID …; anxin-box prompts generate --config PATH")
+               "anxin-box recording export ID …; anxin-box prompts generate --config PATH; "
+               "anxin-box blacklist add|remove|list --config PATH (骚扰电话 blacklist)")
     p.add_argument("daemon", choices=[*DAEMONS, "all"], help="which daemon to run")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     p.add_argument("--check", action="store_true",
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["recording"]:
         from appliance.recording.export import main as recording_main
         return recording_main(argv[1:])
+    if argv[:1] == ["blacklist"]:
+        from appliance.callers.cli import main as blacklist_main
+        return blacklist_main(argv[1:])
     if argv[:1] == ["prompts"]:
         return prompts(argv[1:])
     if argv[:1] == ["pri"]:

@@ -102,9 +102,10 @@ def _penalty(path: tuple[str | int, ...], value: Any) -> int:
     return value
 
 
-def _digits(path: str, value: Any, low: int, high: int, what: str) -> str:
+def _digits(path: str | tuple[str | int, ...], value: Any, low: int, high: int, what: str) -> str:
     if not (isinstance(value, str) and value.isascii() and value.isdigit() and low <= len(value) <= high):
-        raise AcdConfigError((path,), f"{what} is {low} to {high} digits, got {value!r}")
+        raise AcdConfigError(path if isinstance(path, tuple) else (path,),
+                             f"{what} is {low} to {high} digits, got {value!r}")
     return value
 
 
@@ -213,6 +214,8 @@ class QueueConfig:
     # Not in app_queue's defaults but its `autopause` option: False keeps agents READY after a
     # ring-no-answer (an emergency ring-all must not pause every agent).
     autopause: bool = True
+    # A key the waiting caller presses for a callback that keeps their place (None: not offered).
+    callback_key: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME.match(self.name):
@@ -226,6 +229,10 @@ class QueueConfig:
         set_(self, "announce_every", _seconds("announce_every", self.announce_every, none=True))
         set_(self, "short_abandon", _seconds("short_abandon", self.short_abandon, zero=True))
         set_(self, "service_level_target", _seconds("service_level_target", self.service_level_target))
+        if self.callback_key is not None and (not isinstance(self.callback_key, str)
+                                              or len(self.callback_key) != 1
+                                              or self.callback_key not in "0123456789*#"):
+            raise AcdConfigError(("callback_key",), f"one DTMF key 0-9 * #, got {self.callback_key!r}")
         for key in ("join_empty", "leave_when_empty", "autopause"):
             if not isinstance(getattr(self, key), bool):
                 raise AcdConfigError((key,), f"expected true or false, got {getattr(self, key)!r}")
@@ -298,10 +305,19 @@ class AcdConfig:
     queues: tuple[QueueConfig, ...]
     agents: tuple[AgentConfig, ...] = ()
     emergency_queue: str | None = None     # the queue emergency calls are sent to
+    # Called numbers that are the centre's emergency line (一键通 phones dial it): every call
+    # to one is an alarm. Calls from an elder's registered emergency phone are alarms too.
+    emergency_numbers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queues", tuple(self.queues))
         object.__setattr__(self, "agents", tuple(self.agents))
+        if isinstance(self.emergency_numbers, str) or not isinstance(self.emergency_numbers, list | tuple):
+            raise AcdConfigError(("emergency_numbers",),
+                                 f"expected a list of numbers, got {self.emergency_numbers!r}")
+        for i, number in enumerate(self.emergency_numbers):
+            _digits(("emergency_numbers", i), number, 3, 20, "a called number")
+        object.__setattr__(self, "emergency_numbers", tuple(self.emergency_numbers))
         check_acd(self.queues, self.agents)
         if self.emergency_queue is not None and self.emergency_queue not in self.queue_names():
             raise AcdConfigError(("emergency_queue",), _no_queue(self.emergency_queue, self.queue_names()))
@@ -353,7 +369,7 @@ def default_acd() -> AcdConfig:
             QueueConfig("emergency", strategy="ring_all", penalty_steps=(PenaltyStep(0, 9),),
                         autopause=False),
             QueueConfig("elder"),
-            QueueConfig("general", max_wait=120.0, overflow=OverflowRule("callback")),
+            QueueConfig("general", max_wait=120.0, overflow=OverflowRule("callback"), callback_key="1"),
         ),
         emergency_queue="emergency",
     )
@@ -361,7 +377,7 @@ def default_acd() -> AcdConfig:
 
 QUEUE_KEYS = frozenset(QueueConfig.__dataclass_fields__)
 AGENT_KEYS = frozenset(AgentConfig.__dataclass_fields__)
-TOP_KEYS = ("queues", "agents", "emergency_queue")
+TOP_KEYS = ("queues", "agents", "emergency_queue", "emergency_numbers")
 
 
 def _tables(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -410,4 +426,7 @@ def parse_acd(data: Mapping[str, Any]) -> AcdConfig:
         emergency = "emergency"
     elif emergency is not None and not isinstance(emergency, str):
         raise AcdConfigError(("emergency_queue",), f"expected a queue name, got {emergency!r}")
-    return AcdConfig(tuple(queues), tuple(agents), emergency)
+    numbers = data.get("emergency_numbers", ())
+    if emergency is None and numbers:
+        raise AcdConfigError(("emergency_queue",), "emergency_numbers need an emergency queue")
+    return AcdConfig(tuple(queues), tuple(agents), emergency, numbers)

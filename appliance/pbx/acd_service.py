@@ -24,6 +24,7 @@ and never reaches the others (pbxd's rule).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -32,14 +33,18 @@ from typing import Any, Protocol
 from appliance.acd import actions as act
 from appliance.acd.engine import AcdEngine, AcdError
 from appliance.acd.events import QueueEvent
-from appliance.acd.model import AcdConfig, AgentConfig, AgentState, OverflowRule, Priority
+from appliance.acd.model import AGENT_STATE_LABELS, AcdConfig, AgentConfig, AgentState, OverflowRule, Priority
 from appliance.config.model import FxsPortConfig
 from appliance.pbx import feature_codes as fc
 from appliance.pbx.agents import AgentPhones
+from appliance.pbx.media_router import MediaRouter
+from appliance.pbx.outbound import OutCall
+from appliance.pbx.phone_sessions import DIAL_TIMEOUT, PhoneSessions
 
 log = logging.getLogger("anxin.pbx.acd")
 
 RINGING_CATEGORIES = ("elder", "vip", "important")   # served as Priority.ELDER
+
 
 
 class QueuedCall(Protocol):
@@ -71,15 +76,20 @@ def agents_for_phones(config: AcdConfig, fxs: Iterable[FxsPortConfig]) -> tuple[
         return config, bindings
     skills = {q.name: 0 for q in config.queues}
     agents = tuple(AgentConfig(agent_id=f.extension, name=f"坐席 {f.extension}", skills=skills) for f in fxs)
-    return AcdConfig(config.queues, agents, config.emergency_queue), {f.url: f.extension for f in fxs}
+    return dataclasses.replace(config, agents=agents), {f.url: f.extension for f in fxs}
 
 
 class AcdService:
     def __init__(self, config: AcdConfig, phones: AgentPhones, bindings: dict[str, str], *,
                  store: Callable[[list[QueueEvent]], None] | None = None,
                  publish: Callable[[str, dict[str, Any]], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 router: MediaRouter | None = None,
+                 dialer: Callable[..., OutCall] | None = None,
+                 extensions: dict[str, str] | None = None,
+                 profile_of: Callable[[str | None], dict[str, Any] | None] | None = None) -> None:
         self.config = config
+        self.router = router if router is not None else MediaRouter()
         self.engine = AcdEngine.from_config(config)
         self.phones, self.bindings = phones, dict(bindings)
         self.store, self.publish, self.clock = store, publish, clock
@@ -89,7 +99,14 @@ class AcdService:
         self.owners: dict[str, CallOwner] = {}  # call name → its handler
         self.callers: dict[str, str | None] = {}  # call name → caller's number (caller ID)
         self.dialled: dict[str, str] = {}       # phone url → feature-code digits so far
-        self.to_phones: dict[str, bytes] = {}   # this tick's caller audio, by call (every span's)
+        self.dialer = dialer                    # call_path.dial: an outbound trunk call
+        self.callback_legs: dict[str, OutCall] = {}   # ACD call id → the callback being dialled
+        self._leg_calls: dict[str, str] = {}          # outbound leg name → ACD call id
+        self.dialing: dict[str, str] = {}             # phone url → callback it waits for
+        self.intercepted: set[str] = set()            # calls a supervisor took over
+        self._dial_timers: dict[str, asyncio.TimerHandle] = {}
+        self.sessions = PhoneSessions(self, extensions or {})   # supervisors, calls out, internal
+        self.profile_of = profile_of or (lambda _number: None)  # the caller's file, for the pop-up
         self._clock_owner: object | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,6 +145,21 @@ class AcdService:
         self.callers[call.name] = call.caller
         self._settle()
 
+    def callback_key(self, call_name: str) -> str | None:
+        """The key that asks for a callback while CALL_NAME waits (its current queue's), or None."""
+        waiting = next((w for w in self.engine.waiting() if w.call_id == call_name), None)
+        if waiting is None or waiting.callback is not None or waiting.offered_to:
+            return None
+        return self.config.queue(waiting.queue).callback_key
+
+    def request_callback(self, call_name: str, number: str) -> None:
+        """The caller keeps their place and hangs up; the box calls back at the head.
+        Raises AcdError (the call is no longer waiting …)."""
+        self.engine.request_callback(call_name, number, self.clock())
+        self.owners.pop(call_name, None)   # the caller's hang-up that follows is not an abandon
+        self.callers[call_name] = number
+        self._settle()
+
     def leave(self, call_name: str) -> None:
         """The caller hung up (or the call was cleared): wherever the call is in the ACD."""
         if call_name not in self.owners:
@@ -137,7 +169,9 @@ class AcdService:
             url = next((u for u, call in self.talking.items() if call == call_name), None)
             if url is not None:
                 del self.talking[url]
+                self._unroute(url, call_name)
                 self.phones.unbridge(url, "busy")   # heard until the agent puts the phone down
+                self.sessions.call_ended(call_name)
                 self.engine.completed(call_name, now, by="caller")
             else:
                 self.engine.abandon(call_name, now)
@@ -147,18 +181,28 @@ class AcdService:
         self.callers.pop(call_name, None)
         self._settle()
 
-    def tick_audio(self, owner: object, frames: dict[str, bytes]) -> None:
-        """Each span's handler gives its bridged callers' audio every tick; the first one to
-        call this clocks the phones (one frame per phone per tick, whatever the number of spans)."""
+    def tick_audio(self, owner: object) -> None:
+        """Each span's handler calls this at the end of its tick (its calls' audio is in the
+        router by then); the first one to call it clocks the phones and the router: the
+        phones' frames in, one mix for the whole box, one frame out to every phone."""
         if self._clock_owner is None:
             self._clock_owner = owner
-        self.to_phones.update(frames)
-        if owner is self._clock_owner:
-            self.phones.clock(self.to_phones)
-            self.to_phones = {}
+        if owner is not self._clock_owner:
+            return
+        for url in self.phones.phones:
+            leg = ("phone", url)
+            if self.router.routed(leg):
+                frame = self.phones.take_heard(url)
+                if frame is not None:
+                    self.router.put(leg, frame)
+        mixed = self.router.tick()
+        self.phones.clock({leg[1]: frame for leg, frame in mixed.items() if leg[0] == "phone"})
 
     # -- the phones (AgentPhones' listener) ---------------------------------------------------------
     def phone_off_hook(self, url: str) -> None:
+        if self.sessions.handles(url):
+            self.sessions.off_hook(url)
+            return
         call_name = self.ringing.get(url)
         agent_id = self.agent_on.get(url)
         if call_name is not None and agent_id is not None:
@@ -169,12 +213,25 @@ class AcdService:
 
     def phone_on_hook(self, url: str) -> None:
         self.dialled.pop(url, None)
+        self._cancel_dial_timer(url)
+        if self.sessions.handles(url):
+            self.sessions.on_hook(url)
+            return
+        pending = self.dialing.pop(url, None)
+        if pending is not None and pending in self.callback_legs:
+            self.callback_legs[pending].hangup()   # gave up before the callee answered: out_ended
         call_name = self.talking.pop(url, None)
         if call_name is None:
             return
+        self._unroute(url, call_name)
         self.phones.unbridge(url)
+        self.sessions.call_ended(call_name)
         owner = self.owners.pop(call_name, None)
         self.callers.pop(call_name, None)
+        leg = self.callback_legs.pop(call_name, None)
+        if leg is not None:
+            self._leg_calls.pop(leg.name, None)
+            leg.hangup()
         self._guard(lambda now: self.engine.completed(call_name, now, by="agent"))
         if owner is not None:
             owner.acd_agent_left(call_name)   # the flow goes on: the survey
@@ -185,6 +242,13 @@ class AcdService:
         digits = self.dialled[url] = self.dialled[url] + digit
         if len(digits) == 1:
             self.phones.tone(url, "none")  # dial tone stops at the first digit
+        self._cancel_dial_timer(url)
+        if not digits.startswith("*"):  # a number: an extension, or 9 + an outside number
+            if self.sessions.dialled(url, digits):
+                del self.dialled[url]
+            elif self._loop is not None:
+                self._dial_timers[url] = self._loop.call_later(DIAL_TIMEOUT, self._dial_timeout, url)
+            return
         try:
             code = fc.parse(digits)
         except fc.FeatureCodeError as exc:
@@ -194,6 +258,100 @@ class AcdService:
         if code is not None:
             del self.dialled[url]
             self._feature(url, code)
+
+    def _dial_timeout(self, url: str) -> None:
+        self._dial_timers.pop(url, None)
+        digits = self.dialled.pop(url, None)
+        if digits:
+            self.sessions.dial_timeout(url, digits)
+
+    def _cancel_dial_timer(self, url: str) -> None:
+        timer = self._dial_timers.pop(url, None)
+        if timer is not None:
+            timer.cancel()
+
+    # -- what phone_sessions asks of the ACD ---------------------------------------------------------
+    def device_of(self, agent_id: str) -> str | None:
+        return self._device(agent_id)
+
+    def verb(self, verb: Callable[[float], None]) -> None:
+        """An engine verb now; an AcdError is logged (the state did not allow it)."""
+        self._guard(verb)
+
+    def intercept(self, call_id: str, agent_url: str, supervisor_url: str) -> None:
+        """拦截: the supervisor's phone takes the agent's place on CALL_ID."""
+        if self.talking.get(agent_url) != call_id:
+            return
+        del self.talking[agent_url]
+        self.router.disconnect(("phone", agent_url))
+        self.phones.unbridge(agent_url, "busy")
+        self.talking[supervisor_url] = call_id
+        self.intercepted.add(call_id)
+        ext = self.sessions.extension_of(supervisor_url) or supervisor_url
+        self._guard(lambda now: self.engine.transferred(call_id, now, to=f"supervisor:{ext}"))
+
+    def supervisor_left(self, url: str) -> None:
+        """The supervisor who intercepted a call hung up: the caller's flow goes on (survey)."""
+        call_name = self.talking.pop(url, None)
+        if call_name is None:
+            return
+        self.intercepted.discard(call_name)
+        leg = self.callback_legs.pop(call_name, None)
+        self.router.disconnect(leg.leg if leg is not None else ("call", call_name))
+        if leg is not None:
+            self._leg_calls.pop(leg.name, None)
+            leg.hangup()
+        owner = self.owners.pop(call_name, None)
+        self.callers.pop(call_name, None)
+        if owner is not None:
+            owner.acd_agent_left(call_name)
+
+    def live_view(self) -> dict[str, Any]:
+        """班长席 wallboard: agents by state with how long, calls waiting with their wait, and
+        who is listening in (JSON for the control socket and the local bus)."""
+        now = self.clock()
+        view = self.engine.snapshot(now)
+        talking = {call: url for url, call in self.talking.items()}
+        agents = []
+        for state, members in view.agents.items():
+            for a in members:
+                agents.append({"agent_id": a.agent_id, "name": a.name, "state": state.value,
+                               "state_zh": AGENT_STATE_LABELS[state], "reason": a.reason,
+                               "seconds": None if a.seconds is None else round(a.seconds, 1),
+                               "call_id": a.call_id, "phone": self._device(a.agent_id),
+                               "caller": self.callers.get(a.call_id) if a.call_id else None})
+        watching = [{"phone": s.url, "mode": s.mode, "agent_id": s.agent_id, "call_id": s.call_id,
+                     "state": s.state} for s in self.sessions.sessions.values() if s.kind == "supervise"]
+        return {"at": now, "agents": sorted(agents, key=lambda a: a["agent_id"]),
+                "waiting": [{"call_id": c.call_id, "queue": c.queue, "priority": c.priority.name.lower(),
+                             "position": c.position, "wait_s": round(c.wait_s, 1),
+                             "caller": self.callers.get(c.call_id), "ringing": list(c.offered_to),
+                             "callback": c.callback} for c in view.calls],
+                "talking": {call: url for call, url in talking.items()}, "supervising": watching}
+
+    def set_agent_state(self, agent_id: str, state: str, *, reason: str | None = None,
+                        by: str | None = None) -> dict[str, Any]:
+        """A supervisor forces an agent's state: ready, not_ready (with a reason) or logout."""
+        now = self.clock()
+        if state == "ready":
+            self.engine.set_ready(agent_id, now)
+        elif state == "not_ready":
+            self.engine.set_not_ready(agent_id, reason or "班长置忙", now)
+        elif state == "logout":
+            self.engine.logout(agent_id, now)
+            for url, agent in list(self.agent_on.items()):
+                if agent == agent_id:
+                    del self.agent_on[url]
+        else:
+            raise AcdError(f"state must be ready, not_ready or logout, got {state!r}")
+        log.info("班长席 %s: 坐席 %s → %s (%s)", by or "-", agent_id, state, reason or "")
+        self._settle()
+        view = self.engine.agent(agent_id)
+        return {"agent_id": agent_id, "state": view.state.value, "reason": view.reason}
+
+    def task_reached(self, task_id: str, agent_id: str | None) -> None:
+        """A missed-call task's callback was answered (closed by the agent later with an outcome)."""
+        log.info("未接来电回访 %s: 已接通 (坐席 %s)", task_id, agent_id)
 
     def phone_flash(self, url: str) -> None:
         log.info("坐席话机 %s: 拍叉簧 (hook flash): transfer is not supported yet", url)
@@ -274,8 +432,15 @@ class AcdService:
                 if url is None:
                     continue
                 self.ringing[url] = action.call_id
-                self.phones.ring(url, self.callers.get(action.call_id))
+                number = self.callers.get(action.call_id)
+                profile = self.profile_of(number)
+                elder = (profile or {}).get("elder") or {}
+                self.phones.ring(url, number, elder.get("name", ""))   # caller ID with the elder's name
                 log.info("ACD %s: 振铃坐席 %s (%s)", action.call_id, agent_id, url)
+                if self.publish is not None:  # the agent's screen pops the caller's file
+                    self.publish(f"pbx/agent/{agent_id}/offer",
+                                 {"agent_id": agent_id, "call_id": action.call_id, "caller": number,
+                                  "callback": action.callback, "profile": profile})
         elif isinstance(action, act.CancelOffer):
             for agent_id in action.agent_ids:
                 url = self._device(agent_id)
@@ -292,7 +457,11 @@ class AcdService:
                     del self.ringing[other]
                     self.phones.stop_ring(other)
             self.talking[url] = action.call_id
+            self.dialing.pop(url, None)
             self.phones.bridge(url, action.call_id)
+            leg = self.callback_legs.get(action.call_id)
+            self.router.connect(action.call_id, leg.leg if leg is not None else ("call", action.call_id))
+            self.router.connect(action.call_id, ("phone", url))
             owner = self.owners.get(action.call_id)
             if owner is not None:
                 owner.acd_connected(action.call_id, url, action.agent_id)
@@ -318,10 +487,68 @@ class AcdService:
                     if agent == action.agent_id:
                         del self.agent_on[url]
         elif isinstance(action, act.CallbackDue):
-            # Agent-first callbacks need an outbound trunk leg: not in pbxd yet.
-            log.error("ACD %s: 回拨 %s 需要外呼, 尚未支持 (callback dial-out not supported yet)",
-                      action.call_id, action.number)
-            self.engine.callback_result(action.call_id, self.clock(), reached=False)
+            self._dial_callback(action)
+
+    def _unroute(self, url: str, call_name: str) -> None:
+        self.router.disconnect(("phone", url))
+        leg = self.callback_legs.get(call_name)
+        self.router.disconnect(leg.leg if leg is not None else ("call", call_name))
+
+    # -- agent-first callbacks (the caller kept their place and hung up) ---------------------------
+    def _dial_callback(self, action: act.CallbackDue) -> None:
+        """The agent lifted the phone for a callback: dial the caller; the agent hears ringback."""
+        url = self._device(action.agent_id)
+        if url is not None:
+            self.dialing[url] = action.call_id
+            self.phones.tone(url, "ringback")
+        try:
+            if self.dialer is None:
+                raise AcdError("no trunk to dial out on")
+            leg = self.dialer(action.number, self, purpose="callback", agent=action.agent_id)
+        except Exception as exc:  # OutboundError: no free trunk: failed, a missed-call task follows
+            log.error("ACD %s: 回拨 %s 无法外呼: %s", action.call_id, action.number, exc)
+            self._callback_failed(action.call_id, url)
+            return
+        self.callback_legs[action.call_id] = leg
+        self._leg_calls[leg.name] = action.call_id
+        log.info("ACD %s: 回拨 %s (坐席 %s)", action.call_id, action.number, action.agent_id)
+
+    def _callback_failed(self, call_id: str, url: str | None) -> None:
+        if url is not None:
+            self.dialing.pop(url, None)
+            self.phones.tone(url, "busy")
+        self.callers.pop(call_id, None)
+        self._guard(lambda now: self.engine.callback_result(call_id, now, reached=False))
+
+    # OutboundOwner: the callback legs
+    def out_ringing(self, leg: OutCall) -> None:
+        pass  # the agent hears ringback already
+
+    def out_answered(self, leg: OutCall) -> None:
+        call_id = self._leg_calls.get(leg.name)
+        if call_id is None:
+            leg.hangup()
+            return
+        self._guard(lambda now: self.engine.callback_result(call_id, now, reached=True))  # → Connected
+
+    def out_ended(self, leg: OutCall) -> None:
+        call_id = self._leg_calls.pop(leg.name, None)
+        if call_id is None:
+            return
+        self.callback_legs.pop(call_id, None)
+        url = next((u for u, c in self.talking.items() if c == call_id), None)
+        if url is not None:  # the caller hung up during the callback
+            del self.talking[url]
+            self.router.disconnect(("phone", url))
+            self.router.disconnect(leg.leg)
+            self.phones.unbridge(url, "busy")
+            self.callers.pop(call_id, None)
+            self._guard(lambda now: self.engine.completed(call_id, now, by="caller"))
+            return
+        if not leg.answered:
+            url = next((u for u, c in self.dialing.items() if c == call_id), None)
+            log.info("ACD %s: 回拨 %s 未接通 (%s)", call_id, leg.number, leg.outcome())
+            self._callback_failed(call_id, url)
 
     def _device(self, agent_id: str) -> str | None:
         return next((url for url, agent in self.agent_on.items() if agent == agent_id), None)

@@ -6,11 +6,10 @@ stopped, bridged to a call and given tones, and what the phones do (hook, digits
 goes to the listener.
 
 The box clocks its FXS ports (CONTRACTS §4): every line tick ``clock(frames)`` gives each
-port exactly one 160-byte A-law frame — its bridged call's audio from FRAMES, or idle
-(0xD5). A phone answers every frame with one of its own; while bridged those frames are
-kept (at most ``MAX_QUEUED_FRAMES``) for the call handler to take with ``take_audio`` in
-the next tick, one per tick. Calls are named box-wide (Q.931 call references repeat
-from span to span), so one set of phones serves every span.
+port exactly one 160-byte A-law frame — what the media router mixed for it (FRAMES[url]),
+or idle (0xD5). A phone answers every frame with one of its own; while bridged those
+frames are kept (at most ``MAX_QUEUED_FRAMES``) for the router to take with
+``take_heard`` in the next tick, one per tick. One set of phones serves every span.
 
 A shell class: it registers the ports' fds as readers on the running loop. A port that
 fails reads as a phone put down; a command to a broken port is logged, never raised.
@@ -118,17 +117,15 @@ class AgentPhones:
         self._drive(self.phones[url], lambda p: p.tone(tone))
 
     # -- media ------------------------------------------------------------------------------------
-    def take_audio(self, call_name: str) -> bytes | None:
-        """The next 20 ms of the agent bridged to CALL_NAME, None if none is there yet."""
-        phone = self._bridged_phone(call_name)
-        if phone is None or not phone.heard:
-            return None
-        return phone.heard.popleft()
+    def take_heard(self, url: str) -> bytes | None:
+        """The next 20 ms the phone at URL sent while bridged, None if none is there yet."""
+        phone = self.phones[url]
+        return phone.heard.popleft() if phone.heard else None
 
     def clock(self, frames: Mapping[str, bytes]) -> None:
-        """One line tick: one frame to every port (FRAMES[call name] for a bridged one)."""
+        """One line tick: one frame to every port (FRAMES[url] when given, else idle)."""
         for phone in self.phones.values():
-            frame = frames.get(phone.bridged_to, IDLE_FRAME) if phone.bridged_to is not None else IDLE_FRAME
+            frame = frames.get(phone.url, IDLE_FRAME)
             self._drive(phone, lambda p, f=frame: p.write_audio(f))
 
     # -- the phones ---------------------------------------------------------------------------
@@ -170,9 +167,6 @@ class AgentPhones:
                 getattr(self.listener, verb)(*args)
             except Exception:  # one phone's trouble must not stop the others being read
                 log.exception("坐席话机 %s: handling %r", phone.url, event)
-
-    def _bridged_phone(self, call_name: str) -> Phone | None:
-        return next((phone for phone in self.phones.values() if phone.bridged_to == call_name), None)
 
     @staticmethod
     def _drive(phone: Phone, command: Callable[[FxsPort], object]) -> None:

@@ -25,17 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from appliance.acd.model import default_acd
+from appliance.alarm.intake import count_repeat
+from appliance.callers.recognition import CallerProfile, recognise
 from appliance.cases.store import is_case_open, open_case
 from appliance.clock import SHANGHAI, iso
 from appliance.config import Config
 from appliance.ivr import engine
 from appliance.ivr.engine import CallerInfo
-from appliance.ivr.flows import IvrConfig, load_default_ivr
+from appliance.ivr.flows import Flow, IvrConfig, QueueNode, load_default_ivr
 from appliance.ivr.prompts import check_prompts
 from appliance.pbx.acd_service import AcdService, agents_for_phones
 from appliance.pbx.agents import AgentPhones
 from appliance.pbx.cdr import CallRecord, stamp, store_call
-from appliance.pbx.ivr_call import IvrCall, IvrCallHandler
+from appliance.pbx.emergency_calls import EmergencyCall, classify, store_call_alarm, store_inband
+from appliance.pbx.ivr_call import CALLBACK_CONFIRM, IvrCall, IvrCallHandler
+from appliance.pbx.outbound import OutboundError, OutboundOwner, OutCall, outbound_record
 from appliance.pbx.queue_log import store_events
 from appliance.recording import index
 from appliance.recording.container import RecordingError, RecordingMeta, RecordingWriter
@@ -50,6 +54,8 @@ from appliance.recording.retention import (
     run_retention,
 )
 from appliance.store import open_store
+from drivers.alarm_phone import inband
+from drivers.e1_card.errors import PriError
 from drivers.e1_card.fxs import FxsPort, open_fxs
 from drivers.e1_card.stack import PriSpan
 
@@ -88,7 +94,12 @@ class CallPath:
         self.config = config
         self.ivr: IvrConfig = config.ivr or load_default_ivr(check_prompt_files=False)
         self.prompt_dir = self.ivr.prompt_dir or config.box.data_dir / "prompts"
-        missing = check_prompts(self.ivr.flow, self.prompt_dir)
+        acd_config = config.acd or default_acd()
+        wanted = self.ivr.flow.prompts()
+        used = {getattr(node, "queue", None) for node in self.ivr.flow.nodes.values()}
+        if any(q.callback_key for q in acd_config.queues if q.name in used):
+            wanted.add(CALLBACK_CONFIRM)  # a waiting caller who asks for a callback is told so
+        missing = check_prompts(wanted, self.prompt_dir)
         if missing:
             raise CallPathError(f"IVR prompts missing in {self.prompt_dir}: {', '.join(sorted(missing))} "
                                 f"(run: anxin-box prompts generate --config {config.source or 'box.toml'})")
@@ -104,7 +115,7 @@ class CallPath:
         except Exception as exc:
             self.close()
             raise CallPathError(f"FXS port: {exc}") from exc
-        acd, bindings = agents_for_phones(config.acd or default_acd(), config.fxs)
+        acd, bindings = agents_for_phones(acd_config, config.fxs)
         queues = {q.name for q in acd.queues}
         for node in self.ivr.flow.nodes.values():
             queue = getattr(node, "queue", None)
@@ -113,9 +124,15 @@ class CallPath:
                 raise CallPathError(f"IVR node {node.name!r} sends calls to queue {queue!r}, which is not in "
                                     f"[[acd.queues]] ({', '.join(sorted(queues))})")
         self.publish: Callable[[str, dict[str, Any]], None] = lambda _topic, _payload: None
+        # Emergency calls skip the menus: straight to the emergency queue (ring-all).
+        self.emergency_flow = emergency_flow(acd.emergency_queue) if acd.emergency_queue else None
+        self.handlers: list[IvrCallHandler] = []   # one per span, in config order
+        self.profiles: dict[str, CallerProfile] = {}   # number → its latest recognition
         self.acd = AcdService(acd, AgentPhones(self.ports), bindings,
                               store=lambda events: store_events(self.db, events),
-                              publish=lambda topic, payload: self.publish(topic, payload))
+                              publish=lambda topic, payload: self.publish(topic, payload),
+                              dialer=self.dial, extensions={f.extension: f.url for f in config.fxs},
+                              profile_of=self.profile_body)
         rec = config.recording
         self.recordings_dir = rec.dir or config.box.data_dir / "recordings"
         self.planner = RetentionPlanner(RetentionPolicy(
@@ -174,23 +191,100 @@ class CallPath:
         store_call(self.db, call_record(call))
 
     def handler_for(self, span: PriSpan) -> IvrCallHandler:
-        return IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
+        handler = IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
                               message_factory=self._recorder("message"), acd=self.acd,
                               caller_lookup=self.caller_info, on_case=self._open_case,
-                              on_finished=self._store_call)
+                              on_finished=self._store_call,
+                              emergency_check=self._emergency_check, emergency_flow=self.emergency_flow,
+                              screen=self._screen,
+                              inband_factory=new_inband_receiver, on_inband=self._inband_event,
+                              on_outbound_finished=self._store_outbound, dialer=self.dial)
+        self.handlers.append(handler)
+        return handler
+
+    def dial(self, number: str, owner: OutboundOwner, *, purpose: str, calling: str | None = None,
+             agent: str | None = None) -> OutCall:
+        """An outbound call on the first span with its D-channel up and a free B-channel.
+        Raises OutboundError when no trunk can take it (the owner then falls back)."""
+        for handler in self.handlers:
+            if handler.outbound.can_dial():
+                try:
+                    return handler.outbound.dial(number, owner, purpose=purpose, calling=calling, agent=agent)
+                except (ValueError, PriError) as exc:
+                    raise OutboundError(f"外呼 {number}: {exc}") from exc
+        raise OutboundError(f"外呼 {number}: 没有可用的中继 "
+                            "(no trunk with its D-channel up and a free channel)")
+
+    def _store_outbound(self, leg: OutCall) -> None:
+        store_call(self.db, outbound_record(leg))
+
+    # -- emergency phones calling in ------------------------------------------------------------------
+    def _emergency_check(self, call: IvrCall) -> EmergencyCall | None:
+        """Before the answer: is the call an alarm? If so its signal is committed now."""
+        emergency = classify(self.db, call.caller, call.called, self.acd.config.emergency_numbers)
+        if emergency is None:
+            return None
+        stored = store_call_alarm(self.db, emergency, span=call.span or "", at=datetime.now(SHANGHAI),
+                                  box_id=self.config.box.id)
+        call.alarm_ids.append(stored.signal_id)
+        log.warning("紧急呼叫 %s: %s, 报警 %s (老人 %s)", call.name, emergency.reason_zh, stored.signal_id,
+                    emergency.elder.name if emergency.elder else "未登记")
+        self.publish("alarm/new", {**stored.body, "call_id": call.name})
+        return emergency
+
+    def _inband_event(self, call: IvrCall, event: object) -> None:
+        """An in-band Contact ID event: a good message is committed (before its kissoff)."""
+        emergency = call.emergency
+        assert isinstance(emergency, EmergencyCall)
+        if isinstance(event, inband.MessageReceived) and event.repeat and call.alarm_ids:
+            # The phone missed our kissoff and sent it again: counted on the first, not a new alarm.
+            count_repeat(self.db, call.alarm_ids[-1])
+            log.info("紧急呼叫 %s: 带内报文重发 %s (已计数)", call.name, event.digits)
+        elif isinstance(event, inband.MessageReceived):
+            stored = store_inband(self.db, event.digits, event.message, emergency, span=call.span or "",
+                                  at=datetime.now(SHANGHAI), box_id=self.config.box.id)
+            call.alarm_ids.append(stored.signal_id)
+            log.warning("紧急呼叫 %s: 带内 Contact ID %s (%s), 报警 %s", call.name, event.digits,
+                        stored.body["event_zh"], stored.signal_id)
+            self.publish("alarm/new", {**stored.body, "call_id": call.name})
+        elif isinstance(event, inband.MessageRejected):
+            log.warning("紧急呼叫 %s: 带内报文无效, 不发送 kissoff (%s): %r", call.name, event.label,
+                        event.digits)
+        elif isinstance(event, inband.Finished):
+            log.info("紧急呼叫 %s: 带内 Contact ID 结束: %s, %d 条", call.name, event.label,
+                     len(event.messages))
 
     def caller_info(self, number: str | None) -> CallerInfo:
-        """Who calls, from the registry replica: a resident's own phone is an elder."""
+        """Who calls, from the registry replica and the blacklist (appliance/callers): the
+        flow branches on the category; the profile (elder's file, history) goes with the
+        call to the agent's pop-up."""
+        profile = self.recognise(number)
+        return CallerInfo(number, profile.category, profile.elder_id)
+
+    def recognise(self, number: str | None) -> CallerProfile:
+        """Never raises (recognition logs and degrades to 'unknown'); kept for the offer."""
+        profile = recognise(self.db, number, datetime.now(UTC))
         if number:
-            try:
-                row = self.db.execute("SELECT elder_id FROM elders WHERE phone = ? OR emergency_phone = ? "
-                                      "LIMIT 1", (number, number)).fetchone()
-            except sqlite3.Error as exc:  # the call goes on as unknown
-                log.error("来电识别失败 %s: %s", number, exc)
-                row = None
-            if row is not None:
-                return CallerInfo(number, "elder", row[0])
-        return CallerInfo(number)
+            self.profiles[number] = profile
+            while len(self.profiles) > 256:   # only calls in progress need theirs
+                self.profiles.pop(next(iter(self.profiles)))
+        return profile
+
+    def profile_body(self, number: str | None) -> dict[str, Any] | None:
+        profile = self.profiles.get(number or "")
+        return profile.to_body() if profile is not None else None
+
+    def _screen(self, call: IvrCall) -> str | None:
+        """Before the answer: a blacklisted number with action 'reject' is refused (cause 21).
+        'announce' numbers are answered and the flow's blacklist branch plays its prompt."""
+        if call.emergency is not None:
+            return None  # an alarm is never refused
+        profile = self.recognise(call.caller)
+        if profile.blocked == "reject":
+            log.warning("骚扰电话 %s 已拒接 (blacklisted, rejected): %s", call.caller,
+                        profile.blacklist.reason if profile.blacklist else "")
+            return "reject"
+        return None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -231,6 +325,17 @@ class CallPath:
         return result
 
 
+def emergency_flow(queue: str) -> Flow:
+    """The flow of an emergency call: the emergency queue at emergency priority, no prompts."""
+    node = QueueNode(name="emergency", queue=queue, priority=10)
+    return Flow(name="emergency_call", start="emergency", nodes={"emergency": node},
+                description="一键通紧急呼叫: 直接振铃所有坐席")
+
+
+def new_inband_receiver(now: float) -> inband.InbandReceiver:
+    return inband.InbandReceiver(now)
+
+
 def retention_alarm(action: object) -> dict[str, Any]:
     """The supervisor's view of a retention alarm (local bus `pbx/alarm/recording_disk`)."""
     if isinstance(action, DiskAlarm):
@@ -250,8 +355,12 @@ def call_record(call: IvrCall) -> CallRecord:
     session = call.session
     caller = session.caller if session is not None else None
     queue = next((a.queue for a in call.actions if isinstance(a, engine.ToQueue)), None)
-    if call.agent_at is not None:
+    if call.refused == "reject" or (caller is not None and caller.category == "blacklist"):
+        outcome = "blacklisted"
+    elif call.agent_at is not None:
         outcome = "agent"
+    elif call.callback_requested:
+        outcome = "callback"
     elif call.case_id is not None or call.message_id is not None:
         outcome = "message"
     elif call.answered_at is None:
@@ -264,7 +373,8 @@ def call_record(call: IvrCall) -> CallRecord:
     return CallRecord(
         call_id=call.name, direction="in", span=call.span, timeslot=call.timeslot,
         caller=call.caller, called=call.called,
-        category=caller.category if caller else None, elder_id=caller.elder_id if caller else None,
+        category=caller.category if caller else ("blacklist" if call.refused else None),
+        elder_id=caller.elder_id if caller else None,
         started_at=stamp(call.started_at) or iso(datetime.now(SHANGHAI)), answered_at=stamp(call.answered_at),
         ended_at=stamp(ended) or "", ended_by=call.ended_by, outcome=outcome,
         flow=session.flow.name if session is not None else None, digits="".join(call.digits) or None,

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from appliance.clock import stored
 from appliance.store import append, joined_transaction
 
-OUTCOMES = ("agent", "message", "ivr", "abandoned", "no_answer", "refused", "failed")
+OUTCOMES = ("agent", "message", "ivr", "abandoned", "no_answer", "refused", "failed",
+            # calls the box placed (direction "out"): "answered", or why not
+            "answered", "busy", "cancelled",
+            # the waiting caller asked to be called back (the callback is its own "out" call)
+            "callback",
+            # a blacklisted caller (骚扰电话): refused or played the announcement, still logged
+            "blacklisted")
 
 
 @dataclass(frozen=True)

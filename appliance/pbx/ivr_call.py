@@ -65,6 +65,7 @@ from appliance.media.dtmf import DtmfBank
 from appliance.media.g711 import ALAW_IDLE, alaw_to_linear, linear_to_alaw
 from appliance.media.tones import ToneGenerator
 from appliance.pbx.acd_service import AcdService
+from appliance.pbx.outbound import OutboundCalls, OutCall
 from appliance.recording.container import RecordingError
 from drivers.e1_card.q931 import events as ev
 from drivers.e1_card.span import SLOT_BYTES
@@ -75,7 +76,9 @@ log = logging.getLogger("anxin.pbx.ivr")
 TIMESLOTS = 32
 LINE_TICK = 0.020  # one received frame buffer = 20 ms of the line's clock
 NORMAL_CLEARING = 16
+CALL_REJECTED = 21
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
+CALLBACK_CONFIRM = "callback_confirm"   # the prompt a caller hears after asking for a callback
 
 class Recorder(Protocol):
     """What the handler writes a call's audio to (a RecordingWriter, or pbxd's indexed one)."""
@@ -87,10 +90,34 @@ class Recorder(Protocol):
     def abort(self) -> None: ...
 
 
+class InbandLink(Protocol):
+    """The receiver side of in-band Contact ID on one call (drivers/alarm_phone/inband.py)."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def feed(self, frame: np.ndarray, now: float) -> None: ...
+
+    def next_frame(self, now: float) -> np.ndarray: ...
+
+    def events(self) -> list[object]: ...
+
+
 # (recording name, started at, the call) → an open recorder; pbxd's factory picks the path
 # and the key, and indexes the recording with the call's numbers.
 RecorderFactory = Callable[[str, datetime, "IvrCall"], Recorder]
 CallerLookup = Callable[[str | None], CallerInfo]
+Dialer = Callable[..., OutCall]   # call_path.dial(number, owner, *, purpose, calling, agent)
+
+
+class _NoRouter:
+    """Without an ACD there is nobody to connect an outbound call to."""
+
+    def put(self, leg: object, frame: bytes) -> None:
+        pass
+
+    def take(self, leg: object) -> bytes | None:
+        return None
 
 
 class IvrCallError(RuntimeError):
@@ -133,6 +160,12 @@ class IvrCall:
     survey: engine.SurveyResult | None = None   # 满意度评价, stored with the call
     ticks: int = 0                         # line ticks since the call was answered
     actions: list[engine.Action] = field(default_factory=list)  # everything the session did
+    emergency: object | None = None        # the call's alarm (emergency_calls.EmergencyCall)
+    alarm_ids: list[str] = field(default_factory=list)  # signals stored for it: the call, in-band messages
+    inband: InbandLink | None = None       # in-band Contact ID before the voice path opens
+    out_leg: OutCall | None = None         # put through to a number outside (duty mobile …)
+    callback_requested: bool = False       # pressed the queue's callback key: called back later
+    refused: str | None = None             # "reject": a blacklisted number refused unanswered
 
 
 class IvrCallHandler:
@@ -144,7 +177,14 @@ class IvrCallHandler:
                  acd: AcdService | None = None,
                  message_factory: RecorderFactory | None = None,
                  on_case: Callable[[IvrCall, engine.CreateCase], str | None] | None = None,
-                 on_finished: Callable[[IvrCall], None] | None = None) -> None:
+                 on_finished: Callable[[IvrCall], None] | None = None,
+                 emergency_check: Callable[[IvrCall], object | None] | None = None,
+                 emergency_flow: Flow | None = None,
+                 inband_factory: Callable[[float], InbandLink] | None = None,
+                 on_inband: Callable[[IvrCall, object], None] | None = None,
+                 on_outbound_finished: Callable[[OutCall], None] | None = None,
+                 dialer: Dialer | None = None,
+                 screen: Callable[[IvrCall], str | None] | None = None) -> None:
         if isinstance(flow, IvrConfig):
             prompt_dir = prompt_dir if prompt_dir is not None else flow.prompt_dir
             flow = flow.flow
@@ -156,6 +196,16 @@ class IvrCallHandler:
         self.message_factory = message_factory
         self.on_case, self.on_finished = on_case, on_finished
         self.acd = acd
+        # Emergency phones calling in: the alarm is committed before the answer, then in-band
+        # Contact ID (when a receiver factory is given), then EMERGENCY_FLOW (the emergency queue).
+        self.emergency_check, self.emergency_flow = emergency_check, emergency_flow
+        self.inband_factory, self.on_inband = inband_factory, on_inband
+        # The calls the box places on this span (callbacks, the duty mobile, agents dialling out).
+        self.outbound = OutboundCalls(span, self.now, acd.router if acd is not None else _NoRouter(),
+                                      recorder_factory=recorder_factory, on_finished=on_outbound_finished)
+        self.dialer = dialer                      # places a call on any span (call_path.dial)
+        self.screen = screen                      # "reject": refuse before answering (blacklist)
+        self._transfers: dict[str, IvrCall] = {}  # outbound leg name → the caller it is for
         self.calls: dict[int, IvrCall] = {}
         self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
         self.finished: dict[int, IvrCall] = {}          # released calls, for logs and tests
@@ -196,6 +246,9 @@ class IvrCallHandler:
         if isinstance(event, ev.IncomingCall):
             self._incoming(event)
             return
+        if self.outbound.owns(getattr(event, "call_id", -1)):
+            self.outbound.handle_event(event)
+            return
         call = self.calls.get(getattr(event, "call_id", -1))
         if call is None:
             return
@@ -221,6 +274,20 @@ class IvrCallHandler:
                        span=self.span.name, started_at=now)
         self.calls[event.call_id] = call
         log.info("IVR %s: 来电 %s → %s, 时隙 %d", name, event.calling, event.called, event.timeslot)
+        if self.emergency_check is not None:
+            try:  # commits the alarm before the answer; an emergency is answered whatever fails
+                call.emergency = self.emergency_check(call)
+            except Exception:
+                log.exception("IVR %s: 紧急呼叫报警记录失败 (alarm record failed)", name)
+        if self.screen is not None:
+            try:
+                call.refused = self.screen(call)
+            except Exception:  # a screening fault never loses a call
+                log.exception("IVR %s: 来电筛查失败", name)
+        if call.refused == "reject":
+            call.ended_by = "box"
+            self._clear(call, CALL_REJECTED)   # logged: its call record says blacklisted
+            return
         self.span.proceeding(event.call_id)
         self.span.answer(event.call_id)
 
@@ -237,8 +304,16 @@ class IvrCallHandler:
                 call.recorded = True
             except (RecordingError, OSError) as exc:  # the call goes on unrecorded
                 log.error("IVR %s: 录音无法开始: %s", call.name, exc)
+        if call.emergency is not None and self.inband_factory is not None:
+            call.inband = self.inband_factory(self._line_time)
+            log.info("IVR %s: 紧急呼叫, 带内 Contact ID 握手", call.name)
+            return  # the flow starts when the in-band exchange is over (_inband_tick)
+        self._begin_flow(call, now)
+
+    def _begin_flow(self, call: IvrCall, now: float) -> None:
+        flow = self.emergency_flow if call.emergency is not None and self.emergency_flow else self.flow
         try:
-            call.session = IvrSession(self.flow, self.caller_lookup(call.caller), now)
+            call.session = IvrSession(flow, self.caller_lookup(call.caller), now)
         except (IvrError, ValueError) as exc:
             log.error("IVR %s: %s", call.name, exc)
             self._clear(call, NORMAL_CLEARING)
@@ -277,8 +352,11 @@ class IvrCallHandler:
                 elif isinstance(action, engine.ToQueue) and self.acd is not None:
                     self.outcomes[call.call_id] = action
                     self._offer(call, action)
+                elif isinstance(action, engine.Transfer) and self.dialer is not None:
+                    self.outcomes[call.call_id] = action
+                    self._transfer_out(call, action.number, "transfer")
                 elif isinstance(action, engine.ToQueue | engine.Transfer):
-                    # No ACD given / no outbound leg for Transfer yet: cleared.
+                    # No ACD given / no way to dial out: cleared.
                     self.outcomes[call.call_id] = action
                     log.info("IVR %s: %s (无排队系统, 挂机)", call.name, action)
                     self._clear(call, NORMAL_CLEARING)
@@ -379,15 +457,98 @@ class IvrCallHandler:
             return
         call.ringback = None
         log.info("IVR %s: 排队溢出 %s (%s)", call.name, rule.describe(), reason)
+        if rule.kind == "mobile" and rule.target and self.dialer is not None:
+            call.queued_at = None  # out of the ACD: the duty mobile takes it from here
+            self._transfer_out(call, rule.target, "mobile")
+            return
         self._drive(call, lambda s, now: s.on_handoff_failed(now, reason))
+
+    # -- the caller put through to a number outside (duty mobile, IVR transfer) ----------------------
+    def _transfer_out(self, call: IvrCall, number: str, purpose: str) -> None:
+        """Dial NUMBER; the caller hears ringback, then talks to whoever answers."""
+        assert self.dialer is not None
+        if call.cleared:
+            return
+        try:
+            leg = self.dialer(number, self, purpose=purpose, calling=call.caller, agent=f"{purpose}:{number}")
+        except Exception as exc:  # OutboundError: no trunk free: the flow's fallback
+            log.error("IVR %s: 无法外呼 %s: %s", call.name, number, exc)
+            self._drive(call, lambda s, now: s.on_handoff_failed(now, "unreachable"))
+            return
+        call.ringback = ToneGenerator("ringback")
+        call.out_leg = leg
+        if call.queued_at is None:
+            call.queued_at = self.now()
+        self._transfers[leg.name] = call
+        log.info("IVR %s: 转接外线 %s (%s)", call.name, number, purpose)
+
+    def out_ringing(self, leg: OutCall) -> None:
+        pass  # the caller already hears ringback
+
+    def out_answered(self, leg: OutCall) -> None:
+        call = self._transfers.get(leg.name)
+        if call is None or call.cleared:
+            leg.hangup()
+            return
+        assert self.acd is not None
+        call.ringback, call.bridged = None, True
+        call.agent_at, call.agent_id, call.agent_port = self.now(), leg.agent, leg.name
+        self.acd.router.connect(call.name, ("call", call.name))
+        self.acd.router.connect(call.name, leg.leg)
+        log.info("IVR %s: 外线 %s 接听", call.name, leg.number)
+
+    def out_ended(self, leg: OutCall) -> None:
+        call = self._transfers.pop(leg.name, None)
+        if call is None:
+            return
+        if self.acd is not None:
+            self.acd.router.disconnect(leg.leg)
+            self.acd.router.disconnect(("call", call.name))
+        call.out_leg = None
+        if call.cleared:
+            return
+        if leg.answered:
+            call.bridged = False
+            call.agent_left_at = self.now()
+            log.info("IVR %s: 外线 %s 挂机", call.name, leg.number)
+            self._drive(call, lambda s, now: s.on_agent_hangup(now))
+        else:
+            call.ringback = None
+            log.info("IVR %s: 外线 %s 未接通 (%s)", call.name, leg.number, leg.outcome())
+            self._drive(call, lambda s, now: s.on_handoff_failed(now, f"mobile_{leg.outcome()}"))
 
     def acd_announce(self, call_name: str, position: int, expected_wait: int) -> None:
         call = self._call_named(call_name)
         if call is not None and not call.cleared:
             log.info("IVR %s: 排队位置 %d, 预计等待 %d 秒", call.name, position, expected_wait)
 
+    def _callback_key(self, call: IvrCall, digit: str) -> bool:
+        """The waiting caller pressed the queue's callback key: keep the place, say so, hang up."""
+        if (self.acd is None or call.queued_at is None or call.bridged or call.out_leg is not None
+                or call.callback_requested or not call.caller or not call.caller.isdigit()):
+            return False
+        if self.acd.callback_key(call.name) != digit:
+            return False
+        try:
+            self.acd.request_callback(call.name, call.caller)
+        except AcdError as exc:  # offered to an agent in the same instant: the call goes on
+            log.info("IVR %s: 回电请求未受理: %s", call.name, exc)
+            return False
+        call.callback_requested, call.ringback = True, None
+        log.info("IVR %s: 主叫 %s 请求回电, 保留排队位置", call.name, call.caller)
+        self._play(call, CALLBACK_CONFIRM)   # a prompt that cannot be played clears the call
+        return True
+
     def _leave_agents(self, call: IvrCall) -> None:
         call.ringback, call.bridged = None, False
+        if call.out_leg is not None:  # the caller left while put through outside
+            self._transfers.pop(call.out_leg.name, None)
+            if self.acd is not None:
+                self.acd.router.disconnect(call.out_leg.leg)
+                self.acd.router.disconnect(("call", call.name))
+            call.out_leg.hangup()
+            call.out_leg = None
+            return
         if self.acd is not None and call.queued_at is not None:
             self.acd.leave(call.name)
 
@@ -424,16 +585,19 @@ class IvrCallHandler:
             call = self._call_on(timeslot)
             if call is not None and call.session is not None and not call.cleared:
                 call.digits.append(digit)
-                self._drive(call, lambda s, now, d=digit: s.on_digit(d, now))
-        to_agents: dict[str, bytes] = {}
+                if not self._callback_key(call, digit):
+                    self._drive(call, lambda s, now, d=digit: s.on_digit(d, now))
         for call in list(self.calls.values()):
+            if call.inband is not None and not call.cleared:
+                self._inband_tick(call, received[call.timeslot])
+                continue
             if call.session is None or call.cleared:
                 continue
             call.ticks += 1
             heard = received[call.timeslot].tobytes()
             sent = self._next_frame(call)
-            if call.bridged:
-                to_agents[call.name] = heard
+            if call.bridged and self.acd is not None:
+                self.acd.router.put(("call", call.name), heard)
             if call.message is not None:
                 try:
                     call.message.write(heard, IDLE_SLOT)
@@ -451,16 +615,46 @@ class IvrCallHandler:
             if call.prompt is not None and call.position >= len(call.audio):
                 # Its last frame goes out in the answer to this tick: the prompt is done.
                 call.prompt, call.audio, call.position = None, b"", 0
-                self._drive(call, lambda s, now: s.on_prompt_done(now))
+                if call.callback_requested:
+                    self._clear(call, NORMAL_CLEARING)  # the confirmation was said: goodbye
+                else:
+                    self._drive(call, lambda s, now: s.on_prompt_done(now))
+        self.outbound.on_media(received)
         if self.acd is not None:
-            self.acd.tick_audio(self, to_agents)  # the box clocks its FXS ports with the line
+            self.acd.tick_audio(self)  # the box clocks its FXS ports (and the mixer) with the line
+
+    def _inband_tick(self, call: IvrCall, heard: np.ndarray) -> None:
+        """One tick of the in-band Contact ID exchange: what the phone sent in, each message
+        stored (``on_inband``) before the kissoff for it goes out, the receiver's tone out."""
+        link = call.inband
+        assert link is not None
+        link.feed(alaw_to_linear(heard), self._line_time)
+        for event in link.events():
+            if self.on_inband is not None:
+                try:
+                    self.on_inband(call, event)
+                except Exception:  # the kissoff still follows: the phone would repeat otherwise
+                    log.exception("IVR %s: 带内报警无法保存", call.name)
+        frame = linear_to_alaw(link.next_frame(self._line_time)).tobytes()
+        self.span.play(call.timeslot, frame)
+        if call.recorder is not None:
+            try:
+                call.recorder.write(heard.tobytes(), frame)
+            except RecordingError as exc:
+                log.error("IVR %s: 录音写入失败: %s", call.name, exc)
+                call.recorder.abort()
+                call.recorder = None
+        if link.finished:
+            call.inband = None
+            log.info("IVR %s: 带内 Contact ID 结束, 接通语音", call.name)
+            self._begin_flow(call, self.now())
 
     def _next_frame(self, call: IvrCall) -> bytes:
         """Queue this tick's frame for the caller: the prompt, ringback or the agent's voice."""
         if call.prompt is None:
             frame: bytes | None = None
             if call.bridged and self.acd is not None:
-                frame = self.acd.phones.take_audio(call.name)
+                frame = self.acd.router.take(("call", call.name))
             elif call.ringback is not None:
                 frame = linear_to_alaw(call.ringback.next_frame()).tobytes()
             if frame is None:

@@ -13,15 +13,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from appliance.acd.engine import AcdError
 from appliance.bus import LocalBus
 from appliance.config import Config
 from appliance.pbx import control
+from appliance.pbx.phone_sessions import PhoneSessionError
 from appliance.pbx.trunks import TrunkService
 
 log = logging.getLogger("pbxd")
 
 RETENTION_FIRST = 60.0       # seconds after start: the first retention run (not during start-up)
 RETENTION_INTERVAL = 3600.0  # then hourly; a run takes well under a second on a box's disk
+LIVE_INTERVAL = 2.0          # seconds between wallboard snapshots on the local bus
+CALL_COMMANDS = ("live", "agent_state", "supervise", "dial")
 
 
 class Pbxd:
@@ -44,6 +48,7 @@ class Pbxd:
         self._failed: BaseException | None = None
         self._server: asyncio.AbstractServer | None = None
         self._retention: asyncio.Future[None] | None = None
+        self._live: asyncio.Future[None] | None = None
         self.control_path = control.socket_path(config.box.data_dir)
 
     def start(self) -> None:
@@ -77,6 +82,17 @@ class Pbxd:
         log.info("control socket %s", self.control_path)
         if self.call_path is not None:
             self._retention = asyncio.ensure_future(self._retention_job())
+            self._live = asyncio.ensure_future(self._live_job())
+
+    async def _live_job(self) -> None:
+        """The supervisors' wallboard on the local bus (`pbx/live`), every LIVE_INTERVAL."""
+        assert self.call_path is not None
+        while True:
+            await asyncio.sleep(LIVE_INTERVAL)
+            try:
+                self.bus.publish("pbx/live", self.call_path.acd.live_view())
+            except Exception:  # the wallboard may miss a beat; calls must not
+                log.exception("live view")
 
     async def _retention_job(self) -> None:
         """Recording retention, off the loop's thread (it unlinks files and writes box.db)."""
@@ -107,7 +123,40 @@ class Pbxd:
             state = self.trunks.capture(span, bool(request.get("on")), Path(file) if file else None,
                                         self.config.box.data_dir / "traces")
             return {"trunk": state}
-        raise ValueError(f"unknown command {cmd!r} (status, capture)")
+        if cmd in CALL_COMMANDS:
+            if self.call_path is None:
+                raise ValueError(f"{cmd}: this box has no agents' phones ([[telephony.fxs]])")
+            return self._call_command(cmd, request)
+        raise ValueError(f"unknown command {cmd!r} (status, capture, {', '.join(CALL_COMMANDS)})")
+
+    def _call_command(self, cmd: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Supervisors' and the console's requests (班长席), on the loop's thread."""
+        assert self.call_path is not None
+        acd = self.call_path.acd
+
+        def field(name: str) -> str:
+            value = request.get(name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{cmd} needs {name!r} (a string)")
+            return value
+
+        by = request.get("by") if isinstance(request.get("by"), str) else None
+        try:
+            if cmd == "live":
+                return acd.live_view()
+            if cmd == "agent_state":
+                return acd.set_agent_state(field("agent"), field("state"), reason=request.get("reason"),
+                                           by=by)
+            if cmd == "supervise":
+                session = acd.sessions.supervise(field("mode"), field("agent"), field("phone"), by=by)
+                return {"phone": session.url, "mode": session.mode, "state": session.state,
+                        "call_id": session.call_id}
+            if cmd == "dial":
+                session = acd.sessions.click_to_call(field("phone"), field("number"), by=by)
+                return {"phone": session.url, "number": session.number, "state": session.state}
+        except (AcdError, PhoneSessionError) as exc:
+            raise ValueError(str(exc)) from exc
+        raise AssertionError(cmd)
 
     def _publish(self, state: dict[str, Any]) -> None:
         self.bus.publish(f"pbx/trunk/{state['name']}", state)
@@ -128,8 +177,9 @@ class Pbxd:
         if self.loop.is_running():
             if self._server is not None:
                 self.loop.call_soon_threadsafe(self._server.close)
-            if self._retention is not None:
-                self.loop.call_soon_threadsafe(self._retention.cancel)
+            for job in (self._retention, self._live):
+                if job is not None:
+                    self.loop.call_soon_threadsafe(job.cancel)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         if self.call_path is not None:

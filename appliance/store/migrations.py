@@ -207,6 +207,42 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         CREATE INDEX case_events_case ON case_events (case_id);
     """),
+    (5, "caller categories, the blacklist and caller-recognition indexes", """
+        -- A resident's caller category (来电分类): NULL = an ordinary elder, 'vip', 'important'.
+        -- No CHECK: a newer hub may send a category this release does not know, and
+        -- recognition then treats the resident as an ordinary elder instead of failing.
+        ALTER TABLE elders ADD COLUMN category TEXT;
+
+        -- 骚扰电话: numbers the box rejects or answers with an announcement. `number` is the
+        -- canonical national form (appliance/callers/numbers.py). A blocked call is still a
+        -- call: its CDR in `calls` (category 'blacklist') is the hit log, so no second table.
+        CREATE TABLE blacklist (
+            number TEXT PRIMARY KEY
+                CHECK (length(number) BETWEEN 5 AND 20 AND number NOT GLOB '*[^0-9]*'),
+            action TEXT NOT NULL CHECK (action IN ('reject', 'announce')),
+            reason TEXT,
+            added_by TEXT NOT NULL CHECK (length(trim(added_by)) > 0),
+            added_at TEXT NOT NULL,
+            expires_at TEXT,
+            source TEXT NOT NULL CHECK (source IN ('box', 'hub'))
+        ) WITHOUT ROWID;
+
+        -- Exact lookups of a stored phone, and recognition's lookup of its digits: the
+        -- expression must stay identical to recognition.PHONE_DIGITS or the planner
+        -- cannot use these indexes.
+        CREATE INDEX elders_phone ON elders (phone);
+        CREATE INDEX elders_emergency_phone ON elders (emergency_phone);
+        CREATE INDEX elders_phone_digits
+            ON elders (replace(replace(replace(phone, '-', ''), ' ', ''), '+', ''));
+        CREATE INDEX elders_emergency_phone_digits
+            ON elders (replace(replace(replace(emergency_phone, '-', ''), ' ', ''), '+', ''));
+
+        -- A caller's cases: the created event names the elder and the calling number.
+        CREATE INDEX case_events_created_elder ON case_events (json_extract(body, '$.elder_id'))
+            WHERE type = 'created' AND json_valid(body);
+        CREATE INDEX case_events_created_caller ON case_events (json_extract(body, '$.caller'))
+            WHERE type = 'created' AND json_valid(body);
+    """),
 ]
 
 

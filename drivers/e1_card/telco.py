@@ -12,7 +12,17 @@ test or a technician's script can follow it:
     answer ID | ring ID | hangup ID [CAUSE] | restart [TS...] | drop | alarms [los ais rai]
     capture on PATH | capture off
     play ID tone FREQ[+FREQ] SECONDS | play ID file PATH | record ID PATH | stop ID
+    alarmphone ID DIGITS[,DIGITS...] [wait=S]  ->  {"event":"kissoff",...} {"event":"alarmphone_done",...}
     wait SECONDS (scripts) | status | quit
+
+``alarmphone`` makes call ID an elder's one-button emergency phone (一键通): once the call
+is answered it waits for the box's Contact ID handshake, sends each 16-digit message
+(SIA DC-05, in-band DTMF) on the call's timeslot, and reports each kissoff it hears as
+``{"event":"kissoff","id":ID,"digits":...,"attempt":N}`` (a message it gave up on as
+``{"event":"alarmphone_gave_up","id":ID,"digits":...,"reason":...}``), then
+``{"event":"alarmphone_done","id":ID,"sent":N,"failed":M}``. The call then stays up as a
+voice call (``play``, ``record``) until it is hung up. ``wait=S`` is how long the phone
+waits for the handshake (10 s by default) before it gives every message up.
 
 Lines starting with ``{`` are the same commands as JSON: ``{"cmd":"call","id":"c1",
 "called":"96101","calling":"13800138000"}``. Events name the call by its ID; calls the
@@ -31,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from appliance.media.g711 import alaw_to_linear, linear_to_alaw
+from drivers.alarm_phone.inband import GaveUp, InbandSender, KissoffHeard
 from drivers.e1_card import g711
 from drivers.e1_card.command_feed import CommandError
 from drivers.e1_card.errors import LocalProtocolError, PriError
@@ -57,6 +69,11 @@ class TelcoCall:
     player: bytearray = field(default_factory=bytearray)
     recorder: Recorder | None = None
     recorded: int = 0
+    answered: bool = False
+    alarm_messages: tuple[str, ...] = ()  # `alarmphone`: what to send once answered
+    alarm_wait: float = 10.0  # … and how long to wait for the box's handshake
+    alarmphone: InbandSender | None = None
+    alarm_done_reported: bool = False
 
 
 class TelcoSim:
@@ -147,6 +164,7 @@ class TelcoSim:
         self.span.answer(call.call_id)
         call.timeslot = call.timeslot or self.span.q931.channel_of(call.call_id)
         self.emit("answered", id=call.id, timeslot=call.timeslot)
+        self._on_answered(call)
 
     def cmd_ring(self, call: str, **_: Any) -> None:
         self.span.alerting(self._call(call).call_id, inband=True)
@@ -193,6 +211,19 @@ class TelcoSim:
         target = self._call(call)
         target.player.clear()
         self._close_recorder(target)
+
+    def cmd_alarmphone(self, call: str, digits: str, wait: str = "10", **_: Any) -> None:
+        """alarmphone ID DIGITS[,DIGITS...] [wait=SECONDS]: call ID sends these Contact ID
+        messages once answered; WAIT is how long it waits for the box's handshake."""
+        target = self._call(call)
+        messages = tuple(d for d in digits.split(",") if d)
+        InbandSender(messages, 0.0, handshake_timeout=float(wait))  # a typo is reported, not sent
+        if target.alarmphone is not None:
+            raise CommandError(f"call {call!r} is already an alarm phone")
+        target.alarm_messages = messages
+        target.alarm_wait = float(wait)
+        if target.answered:
+            self._on_answered(target)
 
     async def cmd_wait(self, seconds: str, **_: Any) -> None:
         await asyncio.sleep(float(seconds))
@@ -247,6 +278,7 @@ class TelcoSim:
             self.emit("ringing", id=call.id)
         elif isinstance(event, ev.Answered):
             self.emit("answered", id=call.id, timeslot=call.timeslot)
+            self._on_answered(call)
         elif isinstance(event, ev.Digits):
             self.emit("digits", id=call.id, digits=event.digits)
         elif isinstance(event, ev.Hangup):
@@ -292,7 +324,11 @@ class TelcoSim:
                 deadline = loop.time()  # suspended: do not burst to catch up
             frame = MediaFrame()
             for call in self.calls.values():
-                if call.timeslot is not None and call.player:
+                if call.timeslot is not None and call.alarmphone is not None and not call.alarmphone.done:
+                    audio = call.alarmphone.next_frame(self._media_now())
+                    frame[call.timeslot] = linear_to_alaw(audio).tobytes()
+                    self._report_alarmphone(call)
+                elif call.timeslot is not None and call.player:
                     frame[call.timeslot] = bytes(call.player[:SLOT_BYTES]).ljust(
                         SLOT_BYTES, bytes([g711.ALAW_IDLE]))
                     del call.player[:SLOT_BYTES]
@@ -305,6 +341,35 @@ class TelcoSim:
             if call.recorder is not None and call.timeslot is not None:
                 call.recorder.write(received[call.timeslot])
                 call.recorded += SLOT_BYTES
+            if call.alarmphone is not None and call.timeslot is not None and not call.alarmphone.done:
+                call.alarmphone.feed(alaw_to_linear(received[call.timeslot]), self._media_now())
+                self._report_alarmphone(call)
+
+    # -- the one-button emergency phone (`alarmphone`) -------------------------------------------
+
+    def _media_now(self) -> float:
+        # The line's own clock (20 ms a frame), not the loop's: the in-band timings
+        # (50 ms digits, 1.25 s waits) then hold however late asyncio runs a tick.
+        return self.media_ticks * TICK
+
+    def _on_answered(self, call: TelcoCall) -> None:
+        call.answered = True
+        if call.alarm_messages and call.alarmphone is None:
+            call.alarmphone = InbandSender(call.alarm_messages, self._media_now(),
+                                           handshake_timeout=call.alarm_wait)
+
+    def _report_alarmphone(self, call: TelcoCall) -> None:
+        sender = call.alarmphone
+        if sender is None:
+            return
+        for event in sender.events():
+            if isinstance(event, KissoffHeard):
+                self.emit("kissoff", id=call.id, digits=event.digits, attempt=event.attempt)
+            elif isinstance(event, GaveUp):
+                self.emit("alarmphone_gave_up", id=call.id, digits=event.digits, reason=event.reason)
+        if sender.done and not call.alarm_done_reported:
+            call.alarm_done_reported = True
+            self.emit("alarmphone_done", id=call.id, sent=sender.sent, failed=sender.failed)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

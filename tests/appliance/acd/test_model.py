@@ -165,7 +165,8 @@ def test_no_emergency_queue_named_when_there_is_none() -> None:
     ('[[acd.agents]]\nagent_id = "1"\nname = "x"\n[[acd.agents]]\nagent_id = "1"\nname = "y"\n',
      "agents[1].agent_id", "duplicate agent '1'"),
     ('emergency_queue = "sos"\n', "emergency_queue", "no queue 'sos'"),
-    ('queue = []\n', "queue", "unknown key (expected one of queues, agents, emergency_queue)"),
+    ('queue = []\n', "queue",
+     "unknown key (expected one of queues, agents, emergency_queue, emergency_numbers)"),
     ('queues = "general"\n', "queues", "array of tables"),
 ])
 def test_bad_settings_name_the_key_and_why(text: str, key: str, why: str) -> None:

@@ -131,7 +131,8 @@ def test_capture_to_an_unwritable_place_is_an_answer_not_a_crash(box, span_dir: 
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 2 and "anxin-box pri:" in out.stderr and "Traceback" not in out.stderr
         reply = control.request(daemon.control_path, {"cmd": "nonsense"})
-        assert reply == {"ok": False, "error": "unknown command 'nonsense' (status, capture)"}
+        assert reply == {"ok": False, "error": "unknown command 'nonsense' "
+                                               "(status, capture, live, agent_state, supervise, dial)"}
         assert status(daemon)["name"] == "span1"  # still serving
     finally:
         telco.stop()

@@ -1,0 +1,331 @@
+"""pbxd's call control through the real daemon: outbound trunk legs and who hears whom.
+
+`anxin-sim telco` is the carrier (it answers the box's outbound calls as ``b1``, ``b2`` …
+after 0.5 s), `anxin-sim handset`s are the agents' phones; pbxd runs in this process.
+Audio checks play a tone on one leg and look for it in what another leg recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pbx_testkit import running_box, wait_until
+
+from appliance.callers import blacklist
+from appliance.pbx import control
+from appliance.store import connect
+from drivers.alarm_phone.contact_id import ContactIdMessage, encode_dtmf
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def dominant_hz(path: Path, skip_s: float = 0.2) -> float:
+    """The strongest frequency in a simulator's recording (8 kHz 16-bit mono WAV)."""
+    with wave.open(str(path), "rb") as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")[int(skip_s * 8000):]
+    samples = samples.astype(float)
+    assert len(samples) > 1600, f"{path}: only {len(samples)} samples recorded"
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    spectrum[:int(100 * len(samples) / 8000)] = 0  # below 100 Hz: DC and hum, not a tone
+    return float(np.argmax(spectrum) * 8000 / len(samples))
+
+
+MOBILE_OVERFLOW = """
+[[acd.queues]]
+name = "general"
+max_wait = 1
+overflow = "mobile:13900001111"
+[[acd.agents]]
+agent_id = "1001"
+name = "王芳"
+pin = "2468"
+skills = { general = 0 }
+"""
+
+
+def test_nobody_logged_in_overflows_to_the_duty_mobile_over_an_outbound_call(tmp_path: Path) -> None:
+    with running_box(tmp_path, MOBILE_OVERFLOW) as box:
+        telco = box.telco
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        # menu timeout 0.5 s → queue → max wait 1 s → the box dials the duty mobile.
+        out = telco.expect("incoming", id="b1", timeout=15)
+        assert out["called"] == "13900001111" and out["calling"] == "13800138000"  # the caller's ID shown
+        telco.expect("answered", id="b1", timeout=10)
+        telco.send(f"record c1 {tmp_path / 'caller.wav'}")
+        telco.send(f"record b1 {tmp_path / 'mobile.wav'}")
+        telco.send("play c1 tone 700 1.5")
+        telco.send("play b1 tone 1300 1.5")
+        time.sleep(2.0)
+        telco.send("stop c1")
+        telco.send("stop b1")
+        assert abs(dominant_hz(tmp_path / "mobile.wav") - 700) < 15   # the mobile hears the caller
+        assert abs(dominant_hz(tmp_path / "caller.wav") - 1300) < 15  # and the caller the mobile
+        telco.send("hangup b1 16")          # the duty officer hangs up first: the survey follows
+        telco.expect("released", id="b1")
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
+        db = connect(box.data / "box.db")
+        rows = wait_until(lambda: (r := db.execute("SELECT * FROM calls ORDER BY direction").fetchall())
+                          and len(r) == 2 and r, what="both call records")
+        inbound, outbound = rows
+        assert (inbound["direction"], inbound["outcome"], inbound["agent"]) == \
+            ("in", "agent", "mobile:13900001111")
+        assert (outbound["direction"], outbound["called"], outbound["outcome"], outbound["flow"]) == \
+            ("out", "13900001111", "answered", "out:mobile")
+        assert outbound["talk_s"] >= 1.5 and outbound["recording_id"] == outbound["call_id"]
+        kinds = [r[0] for r in db.execute("SELECT kind FROM queue_log WHERE call_id = ? ORDER BY id",
+                                          (inbound["call_id"],))]
+        assert kinds == ["joined", "overflowed"]
+        overflowed = json.loads(db.execute(
+            "SELECT data FROM queue_log WHERE kind = 'overflowed'").fetchone()[0])
+        assert (overflowed["target"], overflowed["reason"]) == ("mobile:13900001111", "max_wait")
+
+
+def test_a_waiting_caller_keeps_the_place_and_is_called_back_agent_first(tmp_path: Path) -> None:
+    # No [acd]: the default queues; the phone's extension 8001 is an agent, logged in at start.
+    with running_box(tmp_path) as box:
+        telco = box.telco
+        phone = box.handset()
+        phone.send("off")
+        phone.expect("tone", name="dial", timeout=5)
+        phone.send("dtmf *31#")                       # 示忙: not ready (休息)
+        phone.expect("tone", name="ringback", timeout=5)
+        phone.send("on")
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        db = connect(box.data / "box.db")
+        wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
+                   what="the caller waiting in the queue")   # after the menu's prompt and timeout
+        telco.send("play c1 tone 697+1209 0.12")      # 1: call me back (the queue's callback_key)
+        telco.expect("hangup", id="c1", timeout=20)   # after "好的，轮到您时我们会给您回电"
+        telco.expect("released", id="c1")
+        phone.send("off")
+        phone.expect("tone", name="dial", timeout=5)
+        phone.send("dtmf *2#")                        # ready again: the callback is at the head
+        phone.expect("tone", name="ringback", timeout=5)
+        phone.send("on")
+        assert phone.expect("cid", timeout=20)["number"] == "13800138000"   # offered: the caller's number
+        phone.send("off")                             # agent first, then the box dials the caller
+        out = telco.expect("incoming", id="b1", timeout=10)
+        assert out["called"] == "13800138000"
+        telco.expect("answered", id="b1", timeout=10)
+        phone.send(f"record {tmp_path / 'agent.wav'}")
+        telco.send(f"record b1 {tmp_path / 'caller.wav'}")
+        phone.send("play tone 1100 1.5")
+        telco.send("play b1 tone 600 1.5")
+        time.sleep(2.0)
+        phone.send("stop")
+        telco.send("stop b1")
+        assert abs(dominant_hz(tmp_path / "agent.wav") - 600) < 15
+        assert abs(dominant_hz(tmp_path / "caller.wav") - 1100) < 15
+        phone.send("on")                              # the agent ends the callback
+        telco.expect("hangup", id="b1", timeout=10)
+        rows = wait_until(lambda: (r := db.execute("SELECT * FROM calls ORDER BY direction").fetchall())
+                          and len(r) == 2 and r, what="both call records")
+        inbound, outbound = rows
+        assert (inbound["outcome"], inbound["queue"]) == ("callback", "general")
+        assert (outbound["called"], outbound["outcome"], outbound["flow"], outbound["agent"]) == \
+            ("13800138000", "answered", "out:callback", "8001")
+        steps = [(r["kind"], r["agent_id"]) for r in db.execute(
+            "SELECT kind, agent_id FROM queue_log WHERE call_id = ? ORDER BY id", (inbound["call_id"],))]
+        assert steps[:2] == [("joined", None), ("callback_requested", None)]
+        assert ("connected", "8001") in steps and ("completed", "8001") in steps
+        assert ("abandoned", None) not in steps      # hanging up after asking is not an abandon
+
+
+EMERGENCY_LINE = """
+[acd]
+emergency_numbers = ["96110"]
+"""
+
+
+def test_an_emergency_phone_calling_in_is_an_alarm_then_contact_id_then_ring_all(tmp_path: Path) -> None:
+    message = ContactIdMessage("1234", "18", 1, "101", "01", "015")   # 紧急求助, zone 15
+    with running_box(tmp_path, EMERGENCY_LINE, ports=2) as box:
+        telco = box.telco
+        phones = [box.handset(port=0), box.handset(port=1)]
+        db = connect(box.data / "box.db")
+        with db:  # the elder's one-button phone, registered on the trunk by its number
+            db.execute("INSERT INTO elders (elder_id, name, phone, address, updated_at) VALUES "
+                       "('E1', '张桂英', '02988880000', '幸福路 3 号', '2026-01-01T00:00:00+08:00')")
+            db.execute("INSERT INTO alarm_devices (receiver, line, account, elder_id, kind) VALUES "
+                       "('trunk', '13900002222', '1234', 'E1', 'one_button')")
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13900002222")     # not the emergency line: the number makes it one
+        telco.send(f"alarmphone c1 {encode_dtmf(message)}")
+        telco.expect("answered", id="c1", timeout=10)
+        kissoff = telco.expect("kissoff", id="c1", timeout=15)
+        assert kissoff["digits"] == encode_dtmf(message)
+        assert telco.expect("alarmphone_done", id="c1", timeout=10)["sent"] == 1
+        # Then ring-all: both agents' phones ring with the caller's number; the first to lift wins.
+        assert phones[0].expect("cid", timeout=10)["number"] == "13900002222"
+        assert phones[1].expect("cid", timeout=10)["number"] == "13900002222"
+        phones[1].send("off")
+        phones[0].expect("ring", on=False, timeout=5)
+        time.sleep(0.5)
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
+        phones[1].send("on")
+        signals = db.execute("SELECT * FROM alarm_signals ORDER BY received_at").fetchall()
+        assert [(s["protocol"], s["account"], s["event_code"], s["zone"]) for s in signals] == \
+            [("emergency_call", "1234", "101", "000"), ("contact_id_inband", "1234", "101", "015")]
+        assert all(s["elder_id"] == "E1" and s["receiver"] == "trunk:span1" for s in signals)
+        assert signals[0]["line"] == "13900002222"
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        # The alarm was committed before the box answered the call.
+        assert signals[0]["received_at"] < call["answered_at"] < signals[1]["received_at"]
+        assert (call["queue"], call["agent"], call["outcome"]) == ("emergency", "8002", "agent")
+        lanes = [(r["lane"], r["kind"]) for r in db.execute(
+            "SELECT lane, kind FROM outbox WHERE kind = 'alarm' ORDER BY seq")]
+        assert lanes == [("alarm", "alarm"), ("alarm", "alarm")]
+        body = json.loads(db.execute(
+            "SELECT body FROM outbox WHERE kind = 'alarm' ORDER BY seq").fetchone()[0])
+        assert body["elder"]["name"] == "张桂英" and body["life_safety"] and body["registered"]
+
+
+def test_a_call_to_the_emergency_line_without_contact_id_goes_to_ring_all_after_the_handshake(
+        tmp_path: Path) -> None:
+    with running_box(tmp_path, EMERGENCY_LINE, ports=2) as box:
+        telco = box.telco
+        phones = [box.handset(port=0), box.handset(port=1)]
+        box.wait_trunk_up()
+        telco.send("call c1 96110 02955550000")     # somebody dials the emergency line by voice
+        telco.expect("answered", id="c1", timeout=10)
+        assert phones[0].expect("cid", timeout=15)["number"] == "02955550000"
+        phones[1].expect("cid", timeout=5)
+        phones[0].send("off")
+        time.sleep(0.3)
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
+        db = connect(box.data / "box.db")
+        signal = db.execute("SELECT * FROM alarm_signals").fetchone()
+        assert (signal["protocol"], signal["event_code"], signal["elder_id"]) == \
+            ("emergency_call", "101", None)
+        assert signal["account"] == "2955550000" and "拨打紧急号码" in signal["note"]
+
+
+def tone_levels(path: Path, freqs: tuple[float, ...], skip_s: float = 0.2) -> dict[float, float]:
+    """dB of each of FREQS above the recording's median spectrum (≥ 20 dB: clearly heard)."""
+    with wave.open(str(path), "rb") as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")[int(skip_s * 8000):]
+    spectrum = np.abs(np.fft.rfft(samples.astype(float) * np.hanning(len(samples)))) + 1e-9
+    floor = np.median(spectrum)
+    bins = {f: int(round(f * len(samples) / 8000)) for f in freqs}
+    return {f: 20 * np.log10(spectrum[b - 2:b + 3].max() / floor) for f, b in bins.items()}
+
+
+PARTY_TONES = (650.0, 1050.0, 1750.0)   # caller, agent, supervisor: no one is another's intermodulation
+
+
+def heard(path: Path) -> set[float]:
+    """Which of the three parties' tones are in the recording: within 20 dB of its strongest
+    (what leaks through a mix that excludes a party — window skirts, A-law noise — is ~50 dB down)."""
+    levels = tone_levels(path, PARTY_TONES)
+    loudest = max(levels.values())
+    return {f for f, db in levels.items() if db >= max(loudest - 20, 20)}
+
+
+AGENT_1001 = """
+[[acd.queues]]
+name = "general"
+[[acd.agents]]
+agent_id = "1001"
+name = "王芳"
+pin = "2468"
+skills = { general = 0 }
+"""
+
+
+def test_a_supervisor_listens_whispers_barges_in_and_intercepts(tmp_path: Path) -> None:
+    with running_box(tmp_path, AGENT_1001, ports=2) as box:
+        telco = box.telco
+        agent, supervisor = box.handset(port=0), box.handset(port=1)
+        agent.send("off")
+        agent.expect("tone", name="dial", timeout=5)
+        agent.send("dtmf *11001*2468#")
+        agent.expect("tone", name="ringback", timeout=5)
+        agent.send("on")
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        assert agent.expect("cid", timeout=20)["number"] == "13800138000"
+        agent.send("off")
+        time.sleep(0.3)
+
+        def ask(**request: object) -> dict:
+            reply = control.request(box.daemon.control_path, request)
+            assert reply["ok"], reply
+            return reply
+
+        live = ask(cmd="live")
+        me = next(a for a in live["agents"] if a["agent_id"] == "1001")
+        assert me["state"] == "busy" and me["caller"] == "13800138000" and me["state_zh"]
+        ask(cmd="supervise", mode="listen", agent="1001", phone="8002", by="班长 李")
+        assert supervisor.expect("cid", timeout=5)["name"] == "监听 1001"
+        supervisor.send("off")
+        time.sleep(0.3)
+        assert ask(cmd="live")["supervising"][0]["mode"] == "listen"
+
+        def round_of_tones(tag: str) -> tuple[set[float], set[float], set[float]]:
+            """Caller 650 Hz, agent 1050 Hz, supervisor 1750 Hz: what each one hears."""
+            files = {name: tmp_path / f"{tag}-{name}.wav" for name in ("caller", "agent", "supervisor")}
+            telco.send(f"record c1 {files['caller']}")
+            agent.send(f"record {files['agent']}")
+            supervisor.send(f"record {files['supervisor']}")
+            telco.send("play c1 tone 650 1.2")
+            agent.send("play tone 1050 1.2")
+            supervisor.send("play tone 1750 1.2")
+            time.sleep(1.5)
+            for tool, cmd in ((telco, "stop c1"), (agent, "stop"), (supervisor, "stop")):
+                tool.send(cmd)
+            time.sleep(0.2)
+            return heard(files["caller"]), heard(files["agent"]), heard(files["supervisor"])
+
+        c, a, s = PARTY_TONES
+        assert round_of_tones("listen") == ({a}, {c}, {c, a})
+        ask(cmd="supervise", mode="whisper", agent="1001", phone="8002")
+        assert round_of_tones("whisper") == ({a}, {c, s}, {c, a})
+        ask(cmd="supervise", mode="barge", agent="1001", phone="8002")
+        assert round_of_tones("barge") == ({a, s}, {c, s}, {c, a})
+        ask(cmd="supervise", mode="intercept", agent="1001", phone="8002")
+        agent.expect("tone", name="busy", timeout=5)   # the agent is out of the call
+        caller_hears, _, supervisor_hears = round_of_tones("intercept")
+        assert (caller_hears, supervisor_hears) == ({s}, {c})
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
+        supervisor.send("on")
+        agent.send("on")
+        db = connect(box.data / "box.db")
+        moved = wait_until(lambda: db.execute(
+            "SELECT * FROM queue_log WHERE kind = 'transferred'").fetchone(),
+                           what="the transfer in the queue log")
+        assert moved["agent_id"] == "1001" and json.loads(moved["data"])["to"] == "supervisor:8002"
+        with pytest.raises(AssertionError, match="没有通话"):   # nobody to listen to now
+            ask(cmd="supervise", mode="listen", agent="1001", phone="8002")
+        assert ask(cmd="agent_state", agent="1001", state="not_ready", reason="会议")["state"] == "not_ready"
+
+
+BLACKLISTED = "13300009999"
+
+
+def test_a_blacklisted_number_is_refused_unanswered_and_still_logged(tmp_path: Path) -> None:
+    with running_box(tmp_path) as box:
+        telco = box.telco
+        db = connect(box.data / "box.db")
+        blacklist.add(db, BLACKLISTED, "reject", "骚扰电话", "班长 李", time.time())
+        box.wait_trunk_up()
+        telco.send(f"call c1 96101 {BLACKLISTED}")
+        released = telco.expect("released", id="c1", timeout=10)
+        assert released["cause"] == 21                      # call rejected, never answered
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        assert (call["caller"], call["outcome"], call["category"], call["answered_at"]) == \
+            (BLACKLISTED, "blacklisted", "blacklist", None)
+        assert blacklist.hits(db, BLACKLISTED) == 1
