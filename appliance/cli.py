@@ -12,6 +12,7 @@ from appliance.store import StoreError
 
 # console arrives with its issue; `all` runs what exists.
 DAEMONS = ("alarmd", "pbxd", "syncd")
+SUPERVISOR_COMMANDS = ("agents", "agent-state", "supervise", "dial")  # appliance/pbx/supervisor_cli.py
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Also: anxin-box import-registry --config PATH FILE.csv (residents and devices); "
                "anxin-box pri status|capture --config PATH (trunks of a running pbxd); "
                "anxin-box recording export ID …; anxin-box prompts generate --config PATH; "
-               "anxin-box blacklist add|remove|list --config PATH (骚扰电话 blacklist)")
+               "anxin-box blacklist add|remove|list --config PATH (骚扰电话 blacklist); "
+               "anxin-box agents|agent-state|supervise|dial --config PATH (班长席: wallboard, "
+               "agent states, 监听/耳语/强插/拦截, click-to-call)")
     p.add_argument("daemon", choices=[*DAEMONS, "all"], help="which daemon to run")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     p.add_argument("--check", action="store_true",
@@ -139,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return prompts(argv[1:])
     if argv[:1] == ["pri"]:
         return pri(argv[1:])
+    if argv[:1] and argv[0] in SUPERVISOR_COMMANDS:
+        from appliance.pbx.supervisor_cli import main as supervisor_main
+        return supervisor_main(argv)
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)

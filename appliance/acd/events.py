@@ -34,6 +34,7 @@ PAUSED = "paused"
 UNPAUSED = "unpaused"
 WRAPUP_STARTED = "wrapup_started"
 WRAPUP_ENDED = "wrapup_ended"
+THREE_WAY = "three_way"   # logged by pbxd's hook-flash features, not the engine
 
 DATA_KEYS: dict[str, tuple[str, ...]] = {
     JOINED: ("priority", "caller", "position"),
@@ -52,8 +53,10 @@ DATA_KEYS: dict[str, tuple[str, ...]] = {
     UNPAUSED: ("reason",),
     WRAPUP_STARTED: (),
     WRAPUP_ENDED: ("wrapup_s",),
+    THREE_WAY: ("with", "target"),
 }
 KINDS = frozenset(DATA_KEYS)
+SHELL_KINDS = frozenset({THREE_WAY})   # logged by pbxd around the engine, never by the engine
 # A call's last event: it is no longer the engine's (an overflow to another queue is not an end).
 CALL_ENDS = frozenset({COMPLETED, TRANSFERRED, ABANDONED, OVERFLOWED, CALLBACK_FAILED})
 

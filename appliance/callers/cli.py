@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sqlite3
 import sys
-import unicodedata
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from appliance.callers import blacklist
 from appliance.clock import SHANGHAI, now_local
+from appliance.text_table import login_name, table
 
 PROG = "anxin-box blacklist"
 ACTION_LABELS = {"reject": "拒接 reject", "announce": "放音 announce"}
@@ -62,7 +61,7 @@ def main(argv: list[str]) -> int:
             _print_list(conn)
             return 0
         now = now_local()
-        by = args.by if args.by is not None else _login()
+        by = args.by if args.by is not None else login_name()
         if args.what == "remove":
             entry = blacklist.remove(conn, args.number, by, now)
             print(f"已移出黑名单 removed {entry.number}")
@@ -105,30 +104,10 @@ def _print_list(conn: sqlite3.Connection) -> None:
     if not rows:
         print("黑名单为空 (the blacklist is empty)")
         return
-    print(_table(HEADERS, rows))
+    print(table(HEADERS, rows))
     print(f"共 {len(rows)} 条 ({len(rows)} entries)")
-
-
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """Columns padded by display width: a Chinese character takes two terminal cells."""
-    widths = [max(_width(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _when(stamp: str) -> str:
     return datetime.fromisoformat(stamp).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container): the field is still required
-        return "unknown"

@@ -71,6 +71,20 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "survey_thanks": "谢谢您的评价，再见。",
     "blocked": "对不起，您的来电暂时无法受理，再见。",
     "goodbye": "感谢您的来电，再见。",
+    # The queue announcement, played as a sequence (appliance/ivr/number_speech.py):
+    # number syllables, then the sentence parts around them.
+    "num_0": "零", "num_1": "一", "num_2": "二", "num_3": "三", "num_4": "四",
+    "num_5": "五", "num_6": "六", "num_7": "七", "num_8": "八", "num_9": "九",
+    "num_liang": "两", "num_shi": "十", "num_bai": "百", "num_qian": "千", "num_many": "很多",
+    "unit_minutes": "分钟",
+    "duration_about": "约",
+    "duration_under_minute": "不到一分钟",
+    "duration_long": "较长",
+    "queue_position_pre": "您前面还有",
+    "queue_position_post": "位在排队",
+    "queue_next": "您是下一位",
+    "queue_wait_pre": "预计等待时间",
+    "queue_please_wait": "请您耐心等候。",
 }
 
 

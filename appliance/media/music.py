@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 
 from appliance.media import FRAME_SAMPLES, SAMPLE_RATE, MediaError
-from appliance.media.dsp import apply_gain
+from appliance.media.dsp import apply_gain, dbm0_to_peak
 from appliance.media.g711 import alaw_to_linear, ulaw_to_linear
 
 WAVE_FORMAT_PCM: Final = 0x0001
@@ -244,3 +244,26 @@ class MusicOnHold:
             out[on] = self.loop[indices]
             self._position[on] = (self._position[on] + self.frame_samples) % self.loop_samples
         return out
+
+
+# A gentle built-in melody for boxes without music files: the C major pentatonic scale
+# (no semitones, nothing that sounds like a signalling tone), soft bell-like notes.
+_MELODY: Final = (392.0, 440.0, 523.3, 440.0, 392.0, 329.6, 293.7, 329.6,
+                  392.0, 523.3, 587.3, 523.3, 440.0, 392.0, 329.6, 392.0)
+_NOTE_S: Final = 0.6
+
+
+def builtin_music(level_dbm0: float = -21.0) -> np.ndarray:
+    """About 10 s of calm synthetic music (int16, 8 kHz), the default music on hold.
+
+    Every note stays between 290 and 600 Hz with one soft octave overtone, far from the
+    DTMF and call-progress frequencies' combinations, and fades out before the next, so a
+    caller's DTMF receiver and the agent's ear both take it for music, not a tone.
+    """
+    n = int(_NOTE_S * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    envelope = np.minimum(t / 0.03, 1.0) * np.exp(-t * 3.5)
+    notes = [(np.sin(2 * np.pi * f * t) + 0.25 * np.sin(4 * np.pi * f * t)) * envelope for f in _MELODY]
+    loop = np.concatenate(notes)
+    loop *= dbm0_to_peak(level_dbm0) / np.max(np.abs(loop))
+    return np.rint(loop).astype(np.int16)

@@ -39,7 +39,9 @@ from appliance.pbx import feature_codes as fc
 from appliance.pbx.agents import AgentPhones
 from appliance.pbx.media_router import MediaRouter
 from appliance.pbx.outbound import OutCall
+from appliance.pbx.phone_features import NumberingPlan
 from appliance.pbx.phone_sessions import DIAL_TIMEOUT, PhoneSessions
+from appliance.pbx.transfers import FlashCalls
 
 log = logging.getLogger("anxin.pbx.acd")
 
@@ -104,6 +106,9 @@ class AcdService:
         self._leg_calls: dict[str, str] = {}          # outbound leg name → ACD call id
         self.dialing: dict[str, str] = {}             # phone url → callback it waits for
         self.intercepted: set[str] = set()            # calls a supervisor took over
+        self.joined: dict[str, tuple[str, Priority]] = {}   # call → the queue it joined (requeue)
+        exts = extensions or {}
+        self.flash_calls = FlashCalls(self, NumberingPlan(extensions=frozenset(exts)), exts)
         self._dial_timers: dict[str, asyncio.TimerHandle] = {}
         self.sessions = PhoneSessions(self, extensions or {})   # supervisors, calls out, internal
         self.profile_of = profile_of or (lambda _number: None)  # the caller's file, for the pop-up
@@ -143,6 +148,7 @@ class AcdService:
                          caller=call.caller if call.caller and call.caller.isdigit() else None)
         self.owners[call.name] = owner
         self.callers[call.name] = call.caller
+        self.joined[call.name] = (queue, priority)
         self._settle()
 
     def callback_key(self, call_name: str) -> str | None:
@@ -165,6 +171,16 @@ class AcdService:
         if call_name not in self.owners:
             return
         now = self.clock()
+        if self.flash_calls.caller_left(call_name):   # held, consulting or transferred
+            self.router.disconnect(("call", call_name))
+            try:
+                self.engine.completed(call_name, now, by="caller")
+            except AcdError as exc:  # transferred already: the engine is done with it
+                log.info("ACD %s: %s", call_name, exc)
+            self.owners.pop(call_name, None)
+            self.callers.pop(call_name, None)
+            self._settle()
+            return
         try:
             url = next((u for u, call in self.talking.items() if call == call_name), None)
             if url is not None:
@@ -203,6 +219,11 @@ class AcdService:
         if self.sessions.handles(url):
             self.sessions.off_hook(url)
             return
+        if url in self.flash_calls.consult_phones:
+            self.flash_calls.consult_off_hook(url)   # the third party of a consult answers
+            return
+        if self.flash_calls.off_hook(url):
+            return   # a recall: back to the held caller
         call_name = self.ringing.get(url)
         agent_id = self.agent_on.get(url)
         if call_name is not None and agent_id is not None:
@@ -217,9 +238,19 @@ class AcdService:
         if self.sessions.handles(url):
             self.sessions.on_hook(url)
             return
+        if url in self.flash_calls.consult_phones:
+            self.flash_calls.consult_on_hook(url)   # the third party of a consult put it down
+            return
+        if self.flash_calls.active(url):
+            self.flash_calls.on_hook(url)   # a transfer, a recall, or the ordinary end (agent_hung_up)
+            return
         pending = self.dialing.pop(url, None)
         if pending is not None and pending in self.callback_legs:
             self.callback_legs[pending].hangup()   # gave up before the callee answered: out_ended
+        self.agent_hung_up(url)
+
+    def agent_hung_up(self, url: str) -> None:
+        """The agent put the phone down on their call: completed by the agent, the flow goes on."""
         call_name = self.talking.pop(url, None)
         if call_name is None:
             return
@@ -238,7 +269,9 @@ class AcdService:
 
     def phone_digit(self, url: str, digit: str) -> None:
         if url not in self.dialled:
-            return  # digits during a call (transfer codes: not yet)
+            if self.flash_calls.active(url):
+                self.flash_calls.digit(url, digit)   # dialling a third party after a flash
+            return
         digits = self.dialled[url] = self.dialled[url] + digit
         if len(digits) == 1:
             self.phones.tone(url, "none")  # dial tone stops at the first digit
@@ -354,7 +387,81 @@ class AcdService:
         log.info("未接来电回访 %s: 已接通 (坐席 %s)", task_id, agent_id)
 
     def phone_flash(self, url: str) -> None:
-        log.info("坐席话机 %s: 拍叉簧 (hook flash): transfer is not supported yet", url)
+        if self.flash_calls.active(url):
+            self.flash_calls.flash(url)   # hold, consult, three-way (transfers.py)
+        else:
+            log.info("坐席话机 %s: 拍叉簧 (hook flash) without a call: ignored", url)
+
+    # -- what transfers.py asks of the ACD -------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    def phone_busy(self, url: str) -> bool:
+        phone = self.phones.phones[url]
+        return (phone.off_hook or phone.ringing or url in self.talking or url in self.ringing
+                or self.sessions.handles(url) or url in self.flash_calls.consult_phones)
+
+    def log_events(self, events: list[QueueEvent]) -> None:
+        """Queue-log events from outside the engine (three_way): stored and published like its own."""
+        if self.store is not None:
+            try:
+                self.store(events)
+            except Exception:
+                log.exception("ACD: queue log not stored (%d events)", len(events))
+        if self.publish is not None:
+            for event in events:
+                self.publish("pbx/queue/event", event.to_dict())
+
+    def agent_transferred(self, call_name: str, url: str, to: str) -> None:
+        """The agent handed the call on (hook flash) and left it: wrap-up; the call stays up."""
+        self.talking.pop(url, None)
+        self.router.disconnect(("phone", url))
+        self.phones.unbridge(url)
+        self.sessions.call_ended(call_name)
+        self._guard(lambda now: self.engine.transferred(call_name, now, to=to))
+
+    def transfer_ended(self, call_name: str) -> None:
+        """After a transfer the third party hung up: the caller goes on through the flow."""
+        leg = self.callback_legs.pop(call_name, None)
+        self.router.disconnect(leg.leg if leg is not None else ("call", call_name))
+        if leg is not None:
+            self._leg_calls.pop(leg.name, None)
+            leg.hangup()
+        owner = self.owners.pop(call_name, None)
+        self.callers.pop(call_name, None)
+        if owner is not None:
+            owner.acd_agent_left(call_name)
+
+    def caller_gone_during_consult(self, call_name: str, url: str) -> None:
+        """The held caller hung up while the agent consults: the agent goes on with the third
+        party as their own call (the ACD's call is over)."""
+        self.router.disconnect(("call", call_name))
+
+    def requeue(self, call_name: str, reason: str) -> None:
+        """Back to the queue (a failed blind transfer, a recall nobody took), else the flow."""
+        url = next((u for u, c in self.talking.items() if c == call_name), None)
+        if url is not None:
+            self.talking.pop(url)
+            self.router.disconnect(("phone", url))
+            self.phones.unbridge(url)
+        self.router.disconnect(("call", call_name))
+        queue, priority = self.joined.get(call_name, (None, Priority.ELDER))
+        now = self.clock()
+        try:
+            if url is not None:
+                self.engine.transferred(call_name, now, to=f"requeue:{reason}")
+            if queue is None:
+                raise AcdError("the call's queue is not known")
+            self.engine.join(call_name, queue, now, priority=min(priority, Priority.ELDER),
+                             caller=self.callers.get(call_name))
+            log.info("ACD %s: 重新排队 %s (%s)", call_name, queue, reason)
+        except AcdError as exc:
+            log.warning("ACD %s: 无法重新排队 (%s): %s", call_name, reason, exc)
+            owner = self.owners.pop(call_name, None)
+            if owner is not None:
+                owner.acd_agent_left(call_name)
+        self._settle()
 
     # -- feature codes ------------------------------------------------------------------------------
     def _feature(self, url: str, code: fc.FeatureCode) -> None:
@@ -460,8 +567,10 @@ class AcdService:
             self.dialing.pop(url, None)
             self.phones.bridge(url, action.call_id)
             leg = self.callback_legs.get(action.call_id)
-            self.router.connect(action.call_id, leg.leg if leg is not None else ("call", action.call_id))
+            caller_leg = leg.leg if leg is not None else ("call", action.call_id)
+            self.router.connect(action.call_id, caller_leg)
             self.router.connect(action.call_id, ("phone", url))
+            self.flash_calls.start(url, action.call_id, caller_leg, action.agent_id)
             owner = self.owners.get(action.call_id)
             if owner is not None:
                 owner.acd_connected(action.call_id, url, action.agent_id)

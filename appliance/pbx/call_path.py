@@ -33,6 +33,7 @@ from appliance.config import Config
 from appliance.ivr import engine
 from appliance.ivr.engine import CallerInfo
 from appliance.ivr.flows import Flow, IvrConfig, QueueNode, load_default_ivr
+from appliance.ivr.number_speech import PROMPT_NAMES as NUMBER_PROMPTS
 from appliance.ivr.prompts import check_prompts
 from appliance.pbx.acd_service import AcdService, agents_for_phones
 from appliance.pbx.agents import AgentPhones
@@ -99,6 +100,8 @@ class CallPath:
         used = {getattr(node, "queue", None) for node in self.ivr.flow.nodes.values()}
         if any(q.callback_key for q in acd_config.queues if q.name in used):
             wanted.add(CALLBACK_CONFIRM)  # a waiting caller who asks for a callback is told so
+        if any(q.announce_every for q in acd_config.queues if q.name in used):
+            wanted |= NUMBER_PROMPTS      # 您前面还有N位: the announcements' fixed parts
         missing = check_prompts(wanted, self.prompt_dir)
         if missing:
             raise CallPathError(f"IVR prompts missing in {self.prompt_dir}: {', '.join(sorted(missing))} "

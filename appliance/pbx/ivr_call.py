@@ -60,6 +60,7 @@ from appliance.acd.model import OverflowRule
 from appliance.ivr import engine
 from appliance.ivr.engine import CallerInfo, IvrError, IvrSession
 from appliance.ivr.flows import Flow, IvrConfig
+from appliance.ivr.number_speech import announcement_prompts
 from appliance.ivr.prompts import PromptError, find_prompt, read_prompt
 from appliance.media.dtmf import DtmfBank
 from appliance.media.g711 import ALAW_IDLE, alaw_to_linear, linear_to_alaw
@@ -79,6 +80,7 @@ NORMAL_CLEARING = 16
 CALL_REJECTED = 21
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
 CALLBACK_CONFIRM = "callback_confirm"   # the prompt a caller hears after asking for a callback
+ANNOUNCEMENT = "queue_announcement"     # the name a position announcement plays under
 
 class Recorder(Protocol):
     """What the handler writes a call's audio to (a RecordingWriter, or pbxd's indexed one)."""
@@ -166,6 +168,7 @@ class IvrCall:
     out_leg: OutCall | None = None         # put through to a number outside (duty mobile …)
     callback_requested: bool = False       # pressed the queue's callback key: called back later
     refused: str | None = None             # "reject": a blacklisted number refused unanswered
+    announcing: bool = False               # the queue's position announcement is playing
 
 
 class IvrCallHandler:
@@ -436,6 +439,9 @@ class IvrCallHandler:
         call = self._call_named(call_name)
         if call is None or call.cleared:
             return
+        if call.announcing:   # the agent is there: no more "您前面还有…"
+            call.announcing = False
+            self._stop_play(call)
         call.ringback, call.bridged, call.agent_port, call.agent_id = None, True, url, agent_id
         call.agent_at = self.now()
         log.info("IVR %s: 坐席 %s (%s) 接听", call.name, agent_id, url)
@@ -518,9 +524,18 @@ class IvrCallHandler:
             self._drive(call, lambda s, now: s.on_handoff_failed(now, f"mobile_{leg.outcome()}"))
 
     def acd_announce(self, call_name: str, position: int, expected_wait: int) -> None:
+        """您前面还有N位 … : said over the ringback, from the fixed number prompts."""
         call = self._call_named(call_name)
-        if call is not None and not call.cleared:
-            log.info("IVR %s: 排队位置 %d, 预计等待 %d 秒", call.name, position, expected_wait)
+        if call is None or call.cleared or call.bridged or call.prompt is not None:
+            return  # a prompt already playing (the queue's own) is not cut for this
+        log.info("IVR %s: 排队位置 %d, 预计等待 %d 秒", call.name, position, expected_wait)
+        try:
+            audio = b"".join(self._prompt_audio(name)
+                             for name in announcement_prompts(position, expected_wait))
+        except (IvrCallError, PromptError, OSError) as exc:  # the wait goes on, with ringback
+            log.error("IVR %s: 排队播报无法播放: %s", call.name, exc)
+            return
+        call.prompt, call.audio, call.position, call.announcing = ANNOUNCEMENT, audio, 0, True
 
     def _callback_key(self, call: IvrCall, digit: str) -> bool:
         """The waiting caller pressed the queue's callback key: keep the place, say so, hang up."""
@@ -617,6 +632,8 @@ class IvrCallHandler:
                 call.prompt, call.audio, call.position = None, b"", 0
                 if call.callback_requested:
                     self._clear(call, NORMAL_CLEARING)  # the confirmation was said: goodbye
+                elif call.announcing:
+                    call.announcing = False             # back to ringback: the flow did not ask for it
                 else:
                     self._drive(call, lambda s, now: s.on_prompt_done(now))
         self.outbound.on_media(received)

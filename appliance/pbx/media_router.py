@@ -16,12 +16,13 @@ the same one-frame buffer a card's TDM bus has — and no leg ever waits for ano
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 
 import numpy as np
 
-from appliance.media.conference import Mixer
+from appliance.media.conference import LoopingPlayer, Mixer
 from appliance.media.g711 import alaw_to_linear, linear_to_alaw
+from appliance.media.music import builtin_music
 
 log = logging.getLogger("anxin.pbx.media")
 
@@ -29,8 +30,10 @@ Leg = Hashable
 
 
 class MediaRouter:
-    def __init__(self) -> None:
-        self.mixer = Mixer()
+    def __init__(self, hold_music: np.ndarray | None = None) -> None:
+        # Each room's held party hears the music from its own start (appliance/media/music.py).
+        music = builtin_music() if hold_music is None else hold_music
+        self.mixer = Mixer(hold_factory=lambda _room: LoopingPlayer(music))
         self._inputs: dict[Leg, np.ndarray] = {}
         self._outputs: dict[Leg, bytes] = {}
 
@@ -76,6 +79,3 @@ class MediaRouter:
         out = {leg: linear_to_alaw(frame).tobytes() for leg, frame in mixed.items()}
         self._outputs = dict(out)
         return out
-
-    def outputs_for(self, legs: Mapping[Leg, object]) -> dict[Leg, bytes]:
-        return {leg: self._outputs[leg] for leg in legs if leg in self._outputs}

@@ -73,9 +73,10 @@ def wait_until(check, timeout: float = 20.0, what: str = "condition"):
 
 
 def box_config(tmp_path: Path, span_dir: Path, port: Path, data: Path, *, prompts: bool = True,
-               flow: str = FLOW, ports: int = 1) -> Path:
+               flow: str = FLOW, ports: int = 1, extra_prompts: tuple[str, ...] = ()) -> Path:
     if prompts:
-        generate_prompts({name: DEFAULT_PROMPTS[name] for name in PROMPTS}, data / "prompts", speed=450)
+        generate_prompts({name: DEFAULT_PROMPTS[name] for name in (*PROMPTS, *extra_prompts)},
+                         data / "prompts", speed=450)
     keys = tmp_path / "secrets" / "rec.keys"
     keys.parent.mkdir()
     write_keyring(keys, Keyring([generate_key(1)]))
@@ -118,14 +119,16 @@ class RunningBox:
 
 
 @contextmanager
-def running_box(tmp_path: Path, extra_config: str = "", *, flow: str = FLOW, ports: int = 1
+def running_box(tmp_path: Path, extra_config: str = "", *, flow: str = FLOW, ports: int = 1,
+                telco_args: tuple[str, ...] = (), extra_prompts: tuple[str, ...] = ()
                 ) -> Iterator[RunningBox]:
     span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
     data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
     port = span_dir / "fxs1"
-    config = box_config(tmp_path, span_dir, port, data, flow=flow, ports=ports)
+    config = box_config(tmp_path, span_dir, port, data, flow=flow, ports=ports, extra_prompts=extra_prompts)
     config.write_text(config.read_text(encoding="utf-8") + extra_config, encoding="utf-8")
-    box = RunningBox(Pbxd(load_config(config)), SimTool("telco", "--dir", str(span_dir)), data, port)
+    telco = SimTool("telco", "--dir", str(span_dir), *telco_args)
+    box = RunningBox(Pbxd(load_config(config)), telco, data, port)
     try:
         box.telco.expect("ready")
         box.daemon.start()

@@ -329,3 +329,161 @@ def test_a_blacklisted_number_is_refused_unanswered_and_still_logged(tmp_path: P
         assert (call["caller"], call["outcome"], call["category"], call["answered_at"]) == \
             (BLACKLISTED, "blacklisted", "blacklist", None)
         assert blacklist.hits(db, BLACKLISTED) == 1
+
+
+def music_share(path: Path) -> float:
+    """Share of the recording's energy in the built-in hold music's band (280-620 Hz)."""
+    with wave.open(str(path), "rb") as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(float)
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    hz = np.fft.rfftfreq(len(samples), 1 / 8000)
+    return float(power[(hz > 280) & (hz < 620)].sum() / max(power[hz > 100].sum(), 1e-9))
+
+
+def logged_in_agent(box: object) -> object:
+    """Phone 0 with agent 1001 logged in (AGENT_1001's PIN)."""
+    agent = box.handset(port=0)
+    agent.send("off")
+    agent.expect("tone", name="dial", timeout=5)
+    agent.send("dtmf *11001*2468#")
+    agent.expect("tone", name="ringback", timeout=5)
+    agent.send("on")
+    return agent
+
+
+def test_hook_flash_consults_an_extension_makes_a_three_way_call_and_transfers(tmp_path: Path) -> None:
+    with running_box(tmp_path, AGENT_1001, ports=2) as box:
+        telco = box.telco
+        agent, expert = logged_in_agent(box), box.handset(port=1)
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        assert agent.expect("cid", timeout=20)["number"] == "13800138000"
+        agent.send("off")
+        time.sleep(0.3)
+        agent.send("flash")                               # the caller is held, with music
+        agent.expect("tone", name="dial", timeout=5)
+        telco.send(f"record c1 {tmp_path / 'held.wav'}")
+        agent.send("play tone 1050 1.0")                  # the caller must not hear this
+        time.sleep(1.2)
+        telco.send("stop c1")
+        time.sleep(0.1)
+        assert music_share(tmp_path / "held.wav") > 0.8
+        agent.send("dtmf 8002")                           # a complete extension dials at once
+        ringing = expert.expect("cid", timeout=5)
+        assert (ringing["number"], ringing["name"]) == ("13800138000", "转接")
+        expert.send("off")
+        time.sleep(0.3)
+        c, a, s = PARTY_TONES
+
+        def tones(tag: str, with_agent: bool = True) -> tuple[set[float], set[float], set[float]]:
+            tools = {"caller": (telco, "c1 "), "agent": (agent, ""), "expert": (expert, "")}
+            if not with_agent:
+                del tools["agent"]                        # on hook: it has nothing to record
+            freq = {"caller": c, "agent": a, "expert": s}
+            files = {n: tmp_path / f"{tag}-{n}.wav" for n in tools}
+            for n, (tool, call) in tools.items():
+                tool.send(f"record {call}{files[n]}")
+            for n, (tool, call) in tools.items():
+                tool.send(f"play {call}tone {freq[n]:.0f} 1.2")
+            time.sleep(1.5)
+            for tool, call in tools.values():
+                tool.send(f"stop {call}".strip())
+            time.sleep(0.2)
+            return tuple(heard(files[n]) if n in files else set() for n in ("caller", "agent", "expert"))
+
+        caller, agent_hears, expert_hears = tones("consult")   # the caller still on hold
+        assert (agent_hears, expert_hears) == ({s}, {a}) and c not in expert_hears
+        assert not caller & {a, s}
+        agent.send("flash")                               # 三方通话
+        time.sleep(0.3)
+        assert tones("three") == ({a, s}, {c, s}, {c, a})
+        agent.send("on")                                  # the agent leaves: caller and expert go on
+        time.sleep(0.3)
+        caller, _, expert_hears = tones("transferred", with_agent=False)
+        assert (caller, expert_hears) == ({s}, {c})
+        expert.send("on")          # the expert hangs up: the caller goes on to the survey and its end
+        telco.expect("hangup", id="c1", timeout=20)
+        db = connect(box.data / "box.db")
+        kinds = wait_until(lambda: (k := [r[0] for r in db.execute(
+            "SELECT kind FROM queue_log WHERE call_id IS NOT NULL AND kind != 'offered' ORDER BY id")])
+            and "transferred" in k and k, what="the transfer in the queue log")
+        assert kinds[:4] == ["joined", "connected", "three_way", "transferred"]
+        moved = db.execute("SELECT data FROM queue_log WHERE kind = 'transferred'").fetchone()[0]
+        assert json.loads(moved)["to"] == "attended:8002"
+
+
+def test_hook_flash_blind_transfer_to_an_outside_number(tmp_path: Path) -> None:
+    with running_box(tmp_path, AGENT_1001, telco_args=("--answer", "manual")) as box:
+        telco = box.telco
+        agent = logged_in_agent(box)
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        agent.expect("cid", timeout=20)
+        agent.send("off")
+        time.sleep(0.3)
+        agent.send("flash")
+        agent.expect("tone", name="dial", timeout=5)
+        agent.send("dtmf 913900001111#")                  # 9 + the family member's mobile
+        out = telco.expect("incoming", id="b1", timeout=10)
+        assert out["called"] == "13900001111"
+        agent.send("on")                                  # hang up while it rings: blind transfer
+        time.sleep(0.5)
+        telco.send("answer b1")
+        telco.expect("answered", id="b1", timeout=10)
+        time.sleep(0.2)
+        telco.send(f"record c1 {tmp_path / 'caller.wav'}")
+        telco.send(f"record b1 {tmp_path / 'family.wav'}")
+        telco.send("play c1 tone 650 1.2")
+        telco.send("play b1 tone 1750 1.2")
+        time.sleep(1.5)
+        telco.send("stop c1")
+        telco.send("stop b1")
+        time.sleep(0.1)
+        assert heard(tmp_path / "caller.wav") == {1750.0} and heard(tmp_path / "family.wav") == {650.0}
+        telco.send("hangup c1 16")                        # the caller hangs up: the family leg is cleared
+        telco.expect("hangup", id="b1", timeout=10)
+        db = connect(box.data / "box.db")
+        moved = wait_until(lambda: db.execute("SELECT data FROM queue_log WHERE kind = 'transferred'")
+                           .fetchone(), what="the transfer")
+        assert json.loads(moved[0])["to"] == "blind:13900001111"
+
+
+ANNOUNCING = """
+[[acd.queues]]
+name = "general"
+announce_every = 30
+[[acd.agents]]
+agent_id = "1001"
+name = "王芳"
+pin = "2468"
+skills = { general = 0 }
+"""
+
+
+def test_a_waiting_caller_hears_the_position_announcement_from_the_number_prompts(tmp_path: Path) -> None:
+    from appliance.ivr.number_speech import PROMPT_NAMES, announcement_prompts
+    from appliance.ivr.prompts import find_prompt, read_prompt
+    from appliance.media.g711 import linear_to_alaw
+
+    with running_box(tmp_path, ANNOUNCING, extra_prompts=tuple(sorted(PROMPT_NAMES))) as box:
+        telco = box.telco
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        db = connect(box.data / "box.db")
+        telco.send(f"record c1 {tmp_path / 'waiting.wav'}")
+        wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
+                   what="the caller in the queue")
+        time.sleep(4.0)                               # the announcement (1 agent logged out: no wait said)
+        telco.send("stop c1")
+        time.sleep(0.1)
+        # Nobody is logged in: position 1, expected wait unknown → "您是下一位，请您耐心等候。"
+        names = announcement_prompts(1, 0)
+        expected = b"".join(read_prompt(find_prompt(n, box.data / "prompts")) for n in names)
+        with wave.open(str(tmp_path / "waiting.wav"), "rb") as wav:
+            got = linear_to_alaw(np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")).tobytes()
+        assert expected[:2000] in got                 # the prompts, sample for sample, after the menu
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
