@@ -20,6 +20,7 @@ queue's ``short_abandon``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -111,6 +112,15 @@ class MissedCalls:
         self._open_by_number[number] = task_id
         self._event(at, TASK_CREATED, task, call_id=call_id, queue=queue, wait_s=wait_s, reason=reason)
         return task
+
+    def restore(self, tasks: Iterable[CallbackTask], next_id: int) -> None:
+        """The open tasks box.db kept across a restart (no events: they are stored already);
+        new tasks are numbered from NEXT_ID so an id is never given twice."""
+        for task in tasks:
+            self._put(task)
+            if task.open:
+                self._open_by_number[task.number] = task.task_id
+        self._next_id = max(self._next_id, next_id)
 
     def agent_logged_in(self, agent_id: str, at: float) -> None:
         """Tasks nobody could take are handed out now."""

@@ -31,8 +31,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from appliance.acd import actions as act
+from appliance.acd import events as qev
 from appliance.acd.engine import AcdEngine, AcdError
 from appliance.acd.events import QueueEvent
+from appliance.acd.missed import CallbackTask, MissedCallError, MissedCalls, TaskEvent
 from appliance.acd.model import AGENT_STATE_LABELS, AcdConfig, AgentConfig, AgentState, OverflowRule, Priority
 from appliance.config.model import FxsPortConfig
 from appliance.pbx import feature_codes as fc
@@ -89,7 +91,9 @@ class AcdService:
                  router: MediaRouter | None = None,
                  dialer: Callable[..., OutCall] | None = None,
                  extensions: dict[str, str] | None = None,
-                 profile_of: Callable[[str | None], dict[str, Any] | None] | None = None) -> None:
+                 profile_of: Callable[[str | None], dict[str, Any] | None] | None = None,
+                 tasks: MissedCalls | None = None,
+                 store_tasks: Callable[[MissedCalls, list[TaskEvent]], None] | None = None) -> None:
         self.config = config
         self.router = router if router is not None else MediaRouter()
         self.engine = AcdEngine.from_config(config)
@@ -112,6 +116,11 @@ class AcdService:
         self._dial_timers: dict[str, asyncio.TimerHandle] = {}
         self.sessions = PhoneSessions(self, extensions or {})   # supervisors, calls out, internal
         self.profile_of = profile_of or (lambda _number: None)  # the caller's file, for the pop-up
+        # 未接来电回访: every abandoned call (not a short abandon), failed callback and overflow
+        # to "callback" becomes a task, round-robin over the agents logged in.
+        self.tasks = tasks if tasks is not None else MissedCalls()
+        self.store_tasks = store_tasks
+        self.numbers: dict[str, str] = {}   # call → caller's number, until its end is seen
         self._clock_owner: object | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -148,6 +157,8 @@ class AcdService:
                          caller=call.caller if call.caller and call.caller.isdigit() else None)
         self.owners[call.name] = owner
         self.callers[call.name] = call.caller
+        if call.caller and call.caller.isdigit():
+            self.numbers[call.name] = call.caller
         self.joined[call.name] = (queue, priority)
         self._settle()
 
@@ -383,8 +394,13 @@ class AcdService:
         return {"agent_id": agent_id, "state": view.state.value, "reason": view.reason}
 
     def task_reached(self, task_id: str, agent_id: str | None) -> None:
-        """A missed-call task's callback was answered (closed by the agent later with an outcome)."""
-        log.info("未接来电回访 %s: 已接通 (坐席 %s)", task_id, agent_id)
+        """A missed-call task's callback was answered: closed as reached (可改为其他结果 by a
+        supervisor's task_close before it is answered)."""
+        try:
+            self.tasks.close(task_id, "reached", self.clock(), by=agent_id or "system")
+        except MissedCallError as exc:  # closed meanwhile (a supervisor, another agent)
+            log.info("未接来电回访 %s: %s", task_id, exc)
+        self._settle_tasks()
 
     def phone_flash(self, url: str) -> None:
         if self.flash_calls.active(url):
@@ -484,6 +500,14 @@ class AcdService:
                 self.engine.set_ready(agent_id, now)
             elif isinstance(code, fc.NotReady):
                 self.engine.set_not_ready(agent_id, code.reason, now)
+            elif isinstance(code, fc.NextCallback):
+                tasks = self.tasks.open_tasks(agent_id)
+                if not tasks:
+                    raise AcdError(f"agent {agent_id}: no missed-call task to call back")
+                log.info("坐席话机 %s: 回访 %s (%s)", url, tasks[0].task_id, tasks[0].number)
+                self.sessions.call_task(url, tasks[0].number, tasks[0].task_id)
+                self._settle()
+                return   # the phone hears ringback from the call itself
         except AcdError as exc:
             log.warning("坐席话机 %s: %s", url, exc)
             self._refuse(url)
@@ -522,6 +546,7 @@ class AcdService:
                 log.exception("ACD: carrying out %r", action)
         events = self.engine.events()
         if events:
+            self._missed_calls(events)
             if self.store is not None:
                 try:
                     self.store(events)
@@ -530,7 +555,68 @@ class AcdService:
             if self.publish is not None:
                 for event in events:
                     self.publish("pbx/queue/event", event.to_dict())
+        self._settle_tasks()
         self._arm()
+
+    def _missed_calls(self, events: list[QueueEvent]) -> None:
+        """Missed calls become callback tasks; agents logging in or out take or hand on theirs."""
+        for event in events:
+            try:
+                self._missed_call(event)
+            except MissedCallError as exc:  # a call without a usable number: logged only
+                log.warning("未接来电 %s: 无法建立回访任务: %s", event.call_id, exc)
+
+    def _missed_call(self, event: QueueEvent) -> None:
+        kind, call = event.kind, event.call_id
+        if kind == qev.LOGGED_IN and event.agent_id:
+            self.tasks.agent_logged_in(event.agent_id, event.at)
+        elif kind == qev.LOGGED_OUT and event.agent_id:
+            self.tasks.agent_logged_out(event.agent_id, event.at)
+        if call is None or kind not in qev.CALL_ENDS:
+            return
+        if kind == qev.OVERFLOWED and str(event.data.get("target", "")).startswith("queue:"):
+            return  # moved to another queue: not over yet
+        number = self.numbers.pop(call, None) or (event.data.get("number") if kind == qev.CALLBACK_FAILED
+                                                  else None)
+        queue = event.queue or "general"
+        wait = float(event.data.get("wait_s") or 0.0)
+        if kind == qev.ABANDONED:
+            short = self.config.queue(queue).short_abandon if queue in self.config.queue_names() else 0
+            if wait >= short and number:
+                self.tasks.add(call, number, queue, event.at, wait, "abandoned")
+        elif kind == qev.CALLBACK_FAILED and number:
+            self.tasks.add(call, number, queue, event.at, wait, "callback_failed")
+        elif kind == qev.OVERFLOWED and event.data.get("target") == "callback" and number:
+            self.tasks.add(call, number, queue, event.at, wait, "overflow")
+
+    def _settle_tasks(self) -> None:
+        events = self.tasks.events()
+        if not events:
+            return
+        if self.store_tasks is not None:
+            try:
+                self.store_tasks(self.tasks, events)
+            except Exception:  # the tasks are in memory; the log line says what was not stored
+                log.exception("回访任务未能保存 (%d events)", len(events))
+        if self.publish is not None:
+            for event in events:
+                task = self.tasks.task(event.task_id)
+                self.publish(f"pbx/task/{task.agent_id or 'unassigned'}",
+                             {"event": event.kind, "task_id": task.task_id, "number": task.number,
+                              "agent_id": task.agent_id, "reason": task.reason, "attempts": task.attempts,
+                              "open": task.open})
+
+    # -- missed-call tasks (supervisors, the console, *5# on the phone) ----------------------------
+    def close_task(self, task_id: str, outcome: str, *, by: str) -> CallbackTask:
+        task = self.tasks.close(task_id, outcome, self.clock(), by=by)
+        self._settle_tasks()
+        return task
+
+    def reassign_task(self, task_id: str, agent_id: str, *, by: str) -> CallbackTask:
+        self._agent_config(agent_id) or self.engine.agent(agent_id)   # AcdError for an unknown agent
+        task = self.tasks.reassign(task_id, agent_id, by, self.clock())
+        self._settle_tasks()
+        return task
 
     def _carry_out(self, action: act.Action) -> None:
         if isinstance(action, act.Offer):

@@ -37,6 +37,7 @@ from appliance.ivr.number_speech import PROMPT_NAMES as NUMBER_PROMPTS
 from appliance.ivr.prompts import check_prompts
 from appliance.pbx.acd_service import AcdService, agents_for_phones
 from appliance.pbx.agents import AgentPhones
+from appliance.pbx.callback_tasks import load_book, store_task_events
 from appliance.pbx.cdr import CallRecord, stamp, store_call
 from appliance.pbx.emergency_calls import EmergencyCall, classify, store_call_alarm, store_inband
 from appliance.pbx.ivr_call import CALLBACK_CONFIRM, IvrCall, IvrCallHandler
@@ -135,7 +136,8 @@ class CallPath:
                               store=lambda events: store_events(self.db, events),
                               publish=lambda topic, payload: self.publish(topic, payload),
                               dialer=self.dial, extensions={f.extension: f.url for f in config.fxs},
-                              profile_of=self.profile_body)
+                              profile_of=self.profile_body, tasks=load_book(self.db),
+                              store_tasks=lambda book, events: store_task_events(self.db, book, events))
         rec = config.recording
         self.recordings_dir = rec.dir or config.box.data_dir / "recordings"
         self.planner = RetentionPlanner(RetentionPolicy(

@@ -5,6 +5,7 @@
     *2 #               ready (示闲); also ends wrap-up early
     *3 R #             not ready (示忙) with reason R: 1 休息, 2 会议, 3 培训, 4 就餐, 5 其他
                        (*3# alone: 其他)
+    *5 #               call back my oldest missed-call task (未接来电回访), on this phone
 
 Digits are collected from lifting the handset; ``#`` ends a code. `parse` answers with
 a code, ``None`` while more digits may come, or raises `FeatureCodeError` naming what is
@@ -49,6 +50,11 @@ class NotReady(FeatureCode):
     reason: str
 
 
+@dataclass(frozen=True)
+class NextCallback(FeatureCode):
+    pass
+
+
 def parse(digits: str) -> FeatureCode | None:
     """The code DIGITS make, None if not complete yet (no ``#``)."""
     if len(digits) > MAX_DIGITS:
@@ -70,6 +76,8 @@ def parse(digits: str) -> FeatureCode | None:
         return Logout()
     if code == "2" and not rest:
         return Ready()
+    if code == "5" and not rest:
+        return NextCallback()
     if code == "3":
         if rest and rest not in NOT_READY_REASONS:
             raise FeatureCodeError(f"{digits!r}: reason {rest!r} is not one of "

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.acd.engine import AcdError
+from appliance.acd.missed import MissedCallError
 from appliance.bus import LocalBus
 from appliance.config import Config
 from appliance.pbx import control
+from appliance.pbx.callback_tasks import task_body
 from appliance.pbx.phone_sessions import PhoneSessionError
 from appliance.pbx.trunks import TrunkService
 
@@ -25,7 +27,8 @@ log = logging.getLogger("pbxd")
 RETENTION_FIRST = 60.0       # seconds after start: the first retention run (not during start-up)
 RETENTION_INTERVAL = 3600.0  # then hourly; a run takes well under a second on a box's disk
 LIVE_INTERVAL = 2.0          # seconds between wallboard snapshots on the local bus
-CALL_COMMANDS = ("live", "agent_state", "supervise", "dial")
+CALL_COMMANDS = ("live", "agent_state", "supervise", "dial", "tasks", "task_close", "task_reassign",
+                 "task_dial")
 
 
 class Pbxd:
@@ -154,7 +157,23 @@ class Pbxd:
             if cmd == "dial":
                 session = acd.sessions.click_to_call(field("phone"), field("number"), by=by)
                 return {"phone": session.url, "number": session.number, "state": session.state}
-        except (AcdError, PhoneSessionError) as exc:
+            if cmd == "tasks":
+                agent = request.get("agent") if isinstance(request.get("agent"), str) else None
+                return {"tasks": [task_body(t) for t in acd.tasks.open_tasks(agent)],
+                        "response_rate": acd.tasks.response_rate()}
+            if cmd == "task_close":
+                closed = acd.close_task(field("task"), field("outcome"), by=by or "supervisor")
+                return {"task": task_body(closed)}
+            if cmd == "task_reassign":
+                return {"task": task_body(acd.reassign_task(field("task"), field("agent"),
+                                                            by=by or "supervisor"))}
+            if cmd == "task_dial":
+                task = acd.tasks.task(field("task"))
+                if not task.open:
+                    raise MissedCallError(f"task {task.task_id} is closed ({task.outcome})")
+                session = acd.sessions.click_to_call(field("phone"), task.number, by=by, task_id=task.task_id)
+                return {"phone": session.url, "number": session.number, "task_id": task.task_id}
+        except (AcdError, PhoneSessionError, MissedCallError) as exc:
             raise ValueError(str(exc)) from exc
         raise AssertionError(cmd)
 

@@ -123,6 +123,14 @@ class PhoneSessions:
         log.info("点击外呼 %s: 振铃 %s, 接听后拨 %s", by or "-", url, number)
         return session
 
+    def call_task(self, url: str, number: str, task_id: str) -> PhoneSession:
+        """*5# on an off-hook phone: dial the task's number now (the agent is already listening)."""
+        session = PhoneSession("out", url, number=number, purpose="missed_callback", task_id=task_id)
+        self.sessions[url] = session
+        self._hold_agent(session, "out")
+        self._dial(session)
+        return session
+
     # -- the phones (from the ACD service, before its own handling) ----------------------------------
     def handles(self, url: str) -> bool:
         return url in self.sessions

@@ -243,6 +243,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX case_events_created_caller ON case_events (json_extract(body, '$.caller'))
             WHERE type = 'created' AND json_valid(body);
     """),
+    (6, "missed-call callback tasks", """
+        -- 未接来电回访: one row per task, its current state (appliance/pbx/callback_tasks.py);
+        -- every change also goes to the hub (kind 'callback_task') and the queue log.
+        CREATE TABLE callback_tasks (
+            task_id TEXT PRIMARY KEY,
+            number TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            call_ids TEXT NOT NULL DEFAULT '[]',
+            last_at TEXT NOT NULL,
+            wait_s REAL NOT NULL DEFAULT 0,
+            agent_id TEXT,
+            closed_at TEXT,
+            outcome TEXT,
+            closed_by TEXT
+        );
+        CREATE INDEX callback_tasks_open ON callback_tasks (closed_at, agent_id);
+    """),
 ]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from appliance.config import load_config
 from appliance.pbx import control
-from appliance.pbx.pbxd import Pbxd
+from appliance.pbx.pbxd import CALL_COMMANDS, Pbxd
 from drivers.e1_card.pcap import read_lapd_pcap
 from provisioning.sim_tools import SimTool
 
@@ -132,7 +132,7 @@ def test_capture_to_an_unwritable_place_is_an_answer_not_a_crash(box, span_dir: 
         assert out.returncode == 2 and "anxin-box pri:" in out.stderr and "Traceback" not in out.stderr
         reply = control.request(daemon.control_path, {"cmd": "nonsense"})
         assert reply == {"ok": False, "error": "unknown command 'nonsense' "
-                                               "(status, capture, live, agent_state, supervise, dial)"}
+                                               f"(status, capture, {', '.join(CALL_COMMANDS)})"}
         assert status(daemon)["name"] == "span1"  # still serving
     finally:
         telco.stop()

@@ -487,3 +487,53 @@ def test_a_waiting_caller_hears_the_position_announcement_from_the_number_prompt
         assert expected[:2000] in got                 # the prompts, sample for sample, after the menu
         telco.send("hangup c1 16")
         telco.expect("released", id="c1")
+
+
+NO_SHORT_ABANDON = """
+[[acd.queues]]
+name = "general"
+short_abandon = 0
+[[acd.agents]]
+agent_id = "1001"
+name = "王芳"
+pin = "2468"
+skills = { general = 0 }
+"""
+
+
+def test_an_abandoned_call_becomes_a_task_the_agent_calls_back_with_star_5(tmp_path: Path) -> None:
+    with running_box(tmp_path, NO_SHORT_ABANDON) as box:
+        telco = box.telco
+        agent = logged_in_agent(box)
+        agent.send("off")
+        agent.expect("tone", name="dial", timeout=5)
+        agent.send("dtmf *32#")                          # 会议: nobody answers the next call
+        agent.expect("tone", name="ringback", timeout=5)
+        agent.send("on")
+        box.wait_trunk_up()
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        db = connect(box.data / "box.db")
+        wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
+                   what="the caller in the queue")
+        telco.send("hangup c1 16")                       # gives up waiting: 未接来电
+        telco.expect("released", id="c1")
+        task = wait_until(lambda: db.execute("SELECT * FROM callback_tasks").fetchone(), what="the task")
+        assert (task["number"], task["reason"], task["agent_id"], task["closed_at"]) == \
+            ("13800138000", "abandoned", "1001", None)   # round-robin over who is logged in: 1001
+        listed = control.request(box.daemon.control_path, {"cmd": "tasks"})
+        assert [t["task_id"] for t in listed["tasks"]] == [task["task_id"]]
+        agent.send("off")
+        agent.expect("tone", name="dial", timeout=5)
+        agent.send("dtmf *5#")                           # call back my oldest task
+        out = telco.expect("incoming", id="b1", timeout=10)
+        assert out["called"] == "13800138000"
+        telco.expect("answered", id="b1", timeout=10)
+        closed = wait_until(lambda: db.execute(
+            "SELECT * FROM callback_tasks WHERE closed_at IS NOT NULL").fetchone(), what="the task closed")
+        assert (closed["outcome"], closed["closed_by"]) == ("reached", "1001")
+        agent.send("on")
+        telco.expect("hangup", id="b1", timeout=10)
+        kinds = [r[0] for r in db.execute("SELECT kind FROM queue_log WHERE kind LIKE 'task_%' ORDER BY id")]
+        assert kinds == ["task_created", "task_closed"]
+        assert control.request(box.daemon.control_path, {"cmd": "tasks"})["response_rate"] == 1.0
