@@ -285,9 +285,13 @@ class AgentConfig:
     pin: str | None = None                 # for log-in from the phone
     skills: Mapping[str, int] = field(default_factory=dict)   # queue name → penalty (0 = primary)
     wrapup: float | None = None            # None: the queue's
+    # 移动座席: the agent's mobile or home landline; logged in there, offers dial it out.
+    mobile: str | None = None
 
     def __post_init__(self) -> None:
         _digits("agent_id", self.agent_id, 1, 10, "an agent id (工号)")
+        if self.mobile is not None:
+            _digits("mobile", self.mobile, 3, 20, "a phone number")
         if not isinstance(self.name, str) or not self.name.strip():
             raise AcdConfigError(("name",), f"must be a non-empty string, got {self.name!r}")
         if self.pin is not None:

@@ -16,8 +16,8 @@ The engine decides; this shell carries it out and feeds it what happens:
 - Timers: the engine's one deadline is armed on the loop (``call_later``).
 - Every queue event goes to box.db (``queue_log``, queued for the hub) and the local bus.
 
-Time is epoch seconds from ``clock`` (the handler's loop-based clock), so the queue log
-and the call records share one time line. A fault handling one phone or call is logged
+Time is epoch seconds from ``clock`` (call_path gives the handlers' LoopClock), so the
+queue log and the call records share one time line. A fault handling one phone or call is logged
 and never reaches the others (pbxd's rule).
 """
 
@@ -121,6 +121,9 @@ class AcdService:
         self.tasks = tasks if tasks is not None else MissedCalls()
         self.store_tasks = store_tasks
         self.numbers: dict[str, str] = {}   # call → caller's number, until its end is seen
+        # 移动座席: agents logged in on a mobile; each offer to one is an outbound call.
+        self.mobile_on: dict[str, str] = {}                   # agent → the number it is on
+        self._mobile_legs: dict[str, tuple[str, str]] = {}    # leg name → (call, agent)
         self._clock_owner: object | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -197,7 +200,8 @@ class AcdService:
             if url is not None:
                 del self.talking[url]
                 self._unroute(url, call_name)
-                self.phones.unbridge(url, "busy")   # heard until the agent puts the phone down
+                if url in self.phones.phones:
+                    self.phones.unbridge(url, "busy")   # heard until the agent puts the phone down
                 self.sessions.call_ended(call_name)
                 self.engine.completed(call_name, now, by="caller")
             else:
@@ -621,6 +625,9 @@ class AcdService:
     def _carry_out(self, action: act.Action) -> None:
         if isinstance(action, act.Offer):
             for agent_id in action.agent_ids:
+                if agent_id in self.mobile_on:
+                    self._ring_mobile(action.call_id, agent_id)
+                    continue
                 url = self._device(agent_id)
                 if url is None:
                     continue
@@ -636,11 +643,15 @@ class AcdService:
                                   "callback": action.callback, "profile": profile})
         elif isinstance(action, act.CancelOffer):
             for agent_id in action.agent_ids:
+                self._cancel_mobile(action.call_id, agent_id)
                 url = self._device(agent_id)
                 if url is not None and self.ringing.get(url) == action.call_id:
                     del self.ringing[url]
                     self.phones.stop_ring(url)
         elif isinstance(action, act.Connected):
+            if action.agent_id in self.mobile_on:
+                self._connect_mobile(action)
+                return
             url = self._device(action.agent_id)
             if url is None:
                 return
@@ -678,13 +689,94 @@ class AcdService:
                              {"agent_id": action.agent_id, "state": action.state.value,
                               "reason": action.reason})
             if action.state is AgentState.LOGGED_OUT:
+                self.mobile_on.pop(action.agent_id, None)
                 for url, agent in list(self.agent_on.items()):
                     if agent == action.agent_id:
                         del self.agent_on[url]
         elif isinstance(action, act.CallbackDue):
             self._dial_callback(action)
 
+    # -- 移动座席: agents on a mobile --------------------------------------------------------------
+    def login_mobile(self, agent_id: str, number: str | None = None, *, by: str | None = None) -> str:
+        """Log AGENT_ID in on a mobile (NUMBER, else the agent's configured one)."""
+        agent = self._agent_config(agent_id)
+        number = number or (agent.mobile if agent else None)
+        if not number or not number.isdigit():
+            raise AcdError(f"agent {agent_id}: no mobile number (set [[acd.agents]] mobile, or give one)")
+        now = self.clock()
+        self.engine.login(agent_id, now, device=f"mobile:{number}")
+        self.engine.set_ready(agent_id, now)
+        self.mobile_on[agent_id] = number
+        log.info("移动座席 %s: 登录于 %s (%s)", agent_id, number, by or "-")
+        self._settle()
+        return number
+
+    def _ring_mobile(self, call_id: str, agent_id: str) -> None:
+        number = self.mobile_on[agent_id]
+        try:
+            if self.dialer is None:
+                raise AcdError("no trunk to dial out on")
+            leg = self.dialer(number, self, purpose="mobile_agent", agent=agent_id,
+                              calling=self.callers.get(call_id))
+        except Exception as exc:  # no trunk: the engine offers the call to someone else
+            log.error("移动座席 %s: 无法外呼 %s: %s", agent_id, number, exc)
+            self._guard(lambda now: self.engine.declined(call_id, agent_id, now))
+            return
+        self._mobile_legs[leg.name] = (call_id, agent_id)
+        self.callback_legs.setdefault(f"mobile:{agent_id}", leg)
+        log.info("ACD %s: 外呼移动座席 %s (%s)", call_id, agent_id, number)
+
+    def _mobile_leg(self, call_id: str, agent_id: str) -> OutCall | None:
+        leg = self.callback_legs.get(f"mobile:{agent_id}")
+        if leg is not None and self._mobile_legs.get(leg.name) == (call_id, agent_id):
+            return leg
+        return None
+
+    def _cancel_mobile(self, call_id: str, agent_id: str) -> None:
+        leg = self._mobile_leg(call_id, agent_id)
+        if leg is not None and not leg.answered:
+            self._mobile_legs.pop(leg.name, None)
+            self.callback_legs.pop(f"mobile:{agent_id}", None)
+            leg.hangup()
+
+    def _connect_mobile(self, action: act.Connected) -> None:
+        leg = self._mobile_leg(action.call_id, action.agent_id)
+        if leg is None:
+            return
+        key = f"mobile:{action.agent_id}"
+        self.talking[key] = action.call_id
+        self.router.connect(action.call_id, ("call", action.call_id))
+        self.router.connect(action.call_id, leg.leg)
+        owner = self.owners.get(action.call_id)
+        if owner is not None:
+            owner.acd_connected(action.call_id, key, action.agent_id)
+
+    def _mobile_ended(self, leg: OutCall) -> None:
+        call_id, agent_id = self._mobile_legs.pop(leg.name)
+        key = f"mobile:{agent_id}"
+        if self.callback_legs.get(key) is leg:
+            del self.callback_legs[key]
+        self.router.disconnect(leg.leg)
+        if self.talking.get(key) == call_id:       # the agent hung up the mobile: call done
+            del self.talking[key]
+            self.router.disconnect(("call", call_id))
+            owner = self.owners.pop(call_id, None)
+            self.callers.pop(call_id, None)
+            self._guard(lambda now: self.engine.completed(call_id, now, by="agent"))
+            if owner is not None:
+                owner.acd_agent_left(call_id)
+        elif not leg.answered:   # busy, unreachable (a cancelled leg is forgotten before it ends)
+            self._guard(lambda now: self.engine.declined(call_id, agent_id, now))
+
     def _unroute(self, url: str, call_name: str) -> None:
+        if url.startswith("mobile:"):   # the caller left a mobile agent: clear the mobile leg
+            leg = self.callback_legs.pop(url, None)
+            if leg is not None:
+                self._mobile_legs.pop(leg.name, None)
+                self.router.disconnect(leg.leg)
+                leg.hangup()
+            self.router.disconnect(("call", call_name))
+            return
         self.router.disconnect(("phone", url))
         leg = self.callback_legs.get(call_name)
         self.router.disconnect(leg.leg if leg is not None else ("call", call_name))
@@ -720,6 +812,10 @@ class AcdService:
         pass  # the agent hears ringback already
 
     def out_answered(self, leg: OutCall) -> None:
+        if leg.name in self._mobile_legs:
+            call_id, agent_id = self._mobile_legs[leg.name]
+            self._guard(lambda now: self.engine.answered(call_id, agent_id, now))   # → Connected
+            return
         call_id = self._leg_calls.get(leg.name)
         if call_id is None:
             leg.hangup()
@@ -727,6 +823,9 @@ class AcdService:
         self._guard(lambda now: self.engine.callback_result(call_id, now, reached=True))  # → Connected
 
     def out_ended(self, leg: OutCall) -> None:
+        if leg.name in self._mobile_legs:
+            self._mobile_ended(leg)
+            return
         call_id = self._leg_calls.pop(leg.name, None)
         if call_id is None:
             return

@@ -40,7 +40,7 @@ from appliance.pbx.agents import AgentPhones
 from appliance.pbx.callback_tasks import load_book, store_task_events
 from appliance.pbx.cdr import CallRecord, stamp, store_call
 from appliance.pbx.emergency_calls import EmergencyCall, classify, store_call_alarm, store_inband
-from appliance.pbx.ivr_call import CALLBACK_CONFIRM, IvrCall, IvrCallHandler
+from appliance.pbx.ivr_call import CALLBACK_CONFIRM, IvrCall, IvrCallHandler, LoopClock
 from appliance.pbx.outbound import OutboundError, OutboundOwner, OutCall, outbound_record
 from appliance.pbx.queue_log import store_events
 from appliance.recording import index
@@ -132,7 +132,9 @@ class CallPath:
         self.emergency_flow = emergency_flow(acd.emergency_queue) if acd.emergency_queue else None
         self.handlers: list[IvrCallHandler] = []   # one per span, in config order
         self.profiles: dict[str, CallerProfile] = {}   # number → its latest recognition
-        self.acd = AcdService(acd, AgentPhones(self.ports), bindings,
+        # One time line for the queue log, the call records and the IVR's timers.
+        self.clock = LoopClock()
+        self.acd = AcdService(acd, AgentPhones(self.ports), bindings, clock=self.clock,
                               store=lambda events: store_events(self.db, events),
                               publish=lambda topic, payload: self.publish(topic, payload),
                               dialer=self.dial, extensions={f.extension: f.url for f in config.fxs},
@@ -152,7 +154,8 @@ class CallPath:
             log.error("未配置录音密钥 no [recording] keys_file: calls are NOT recorded")
         else:
             self.keyring = load_keyring(rec.keys_file, recordings_dir=self.recordings_dir)
-            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        # Made even without a key: the retention job measures this disk's free space.
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
 
     # -- recordings ----------------------------------------------------------------------------
     def _recorder(self, kind: str) -> Callable[[str, datetime], IndexedRecording] | None:
@@ -196,7 +199,8 @@ class CallPath:
         store_call(self.db, call_record(call))
 
     def handler_for(self, span: PriSpan) -> IvrCallHandler:
-        handler = IvrCallHandler(span, self.ivr, self.prompt_dir, recorder_factory=self._recorder("call"),
+        handler = IvrCallHandler(span, self.ivr, self.prompt_dir, clock=self.clock,
+                                 recorder_factory=self._recorder("call"),
                               message_factory=self._recorder("message"), acd=self.acd,
                               caller_lookup=self.caller_info, on_case=self._open_case,
                               on_finished=self._store_call,

@@ -112,6 +112,23 @@ CallerLookup = Callable[[str | None], CallerInfo]
 Dialer = Callable[..., OutCall]   # call_path.dial(number, owner, *, purpose, calling, agent)
 
 
+class LoopClock:
+    """Epoch seconds by the event loop's monotonic clock, with one offset taken at the first
+    reading: every handler and the ACD share it, so waits and talk times never bend when
+    the wall clock is stepped (NTP) during a call."""
+
+    def __init__(self, epoch_at_start: float | None = None) -> None:
+        self._epoch_at_start = epoch_at_start
+        self.offset: float | None = None
+
+    def __call__(self) -> float:
+        loop_now = asyncio.get_running_loop().time()
+        if self.offset is None:
+            start = self._epoch_at_start if self._epoch_at_start is not None else time.time()
+            self.offset = start - loop_now
+        return loop_now + self.offset
+
+
 class _NoRouter:
     """Without an ACD there is nobody to connect an outbound call to."""
 
@@ -176,7 +193,7 @@ class IvrCallHandler:
 
     def __init__(self, span: PriSpan, flow: Flow | IvrConfig, prompt_dir: str | Path | None = None, *,
                  recorder_factory: RecorderFactory | None = None, caller_lookup: CallerLookup | None = None,
-                 epoch_at_start: float | None = None,
+                 epoch_at_start: float | None = None, clock: LoopClock | None = None,
                  acd: AcdService | None = None,
                  message_factory: RecorderFactory | None = None,
                  on_case: Callable[[IvrCall, engine.CreateCase], str | None] | None = None,
@@ -212,7 +229,7 @@ class IvrCallHandler:
         self.calls: dict[int, IvrCall] = {}
         self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
         self.finished: dict[int, IvrCall] = {}          # released calls, for logs and tests
-        self._epoch_at_start = epoch_at_start
+        self.clock = clock if clock is not None else LoopClock(epoch_at_start)
         self._offset: float | None = None
         self._prompts: dict[str, bytes] = {}
         self._dtmf = DtmfBank(TIMESLOTS)
@@ -227,12 +244,11 @@ class IvrCallHandler:
         return self._loop.time()
 
     def now(self) -> float:
-        """Epoch seconds by the loop clock (one offset, fixed at the first call)."""
-        loop_now = self._loop_now()
-        if self._offset is None:
-            start = self._epoch_at_start if self._epoch_at_start is not None else time.time()
-            self._offset = start - loop_now
-        return loop_now + self._offset
+        """Epoch seconds by the loop clock (the box's LoopClock: one offset for everything)."""
+        self._loop_now()
+        value = self.clock()
+        self._offset = self.clock.offset
+        return value
 
     # -- events from the span ---------------------------------------------------------------
     async def run(self) -> None:

@@ -147,6 +147,9 @@ class Pbxd:
         try:
             if cmd == "live":
                 return acd.live_view()
+            if cmd == "agent_state" and request.get("state") == "mobile":
+                number = acd.login_mobile(field("agent"), request.get("number") or None, by=by)
+                return {"agent_id": request["agent"], "state": "ready", "mobile": number}
             if cmd == "agent_state":
                 return acd.set_agent_state(field("agent"), field("state"), reason=request.get("reason"),
                                            by=by)
@@ -181,7 +184,10 @@ class Pbxd:
         self.bus.publish(f"pbx/trunk/{state['name']}", state)
 
     def healthy(self) -> bool:
-        return self._thread.is_alive() and self._failed is None and self.trunks.failures == 0
+        """The loop runs and every trunk is watched. A fault caught in one call's handling
+        (trunks.failures, logged) is not a reason for systemd to restart pbxd and drop the
+        others' calls."""
+        return self._thread.is_alive() and self._failed is None and self.trunks.watching()
 
     def status(self) -> str:
         """From the loop's snapshot: the frame's thread never touches a device."""

@@ -2,7 +2,8 @@
 
 - ``anxin-box agents --config PATH [--watch SECONDS] [--json]``: the wallboard — agents
   with their state and how long, calls waiting, who is being monitored.
-- ``anxin-box agent-state AGENT ready|not-ready|logout [--reason TEXT] [--by NAME] --config PATH``
+- ``anxin-box agent-state AGENT ready|not-ready|logout|mobile [--reason TEXT] [--number N] [--by NAME]
+  --config PATH``
 - ``anxin-box supervise listen|whisper|barge|intercept AGENT --phone EXT [--by NAME] --config PATH``
 - ``anxin-box dial NUMBER --phone EXT [--by NAME] --config PATH``: click-to-call.
 
@@ -44,7 +45,8 @@ WAITING_HEADERS = ("位置", "队列", "优先级", "等待", "主叫", "回电"
 WATCHING_HEADERS = ("话机", "方式", "坐席", "状态")
 PRIORITY_LABELS = {"emergency": "紧急", "elder": "优先", "normal": "普通"}
 SESSION_STATE_LABELS = {"ringing": "振铃中", "dialling": "拨号中", "active": "进行中", "ended": "已结束"}
-CLI_STATES = {"ready": "ready", "not-ready": "not_ready", "logout": "logout"}   # CLI → pbxd
+CLI_STATES = {"ready": "ready", "not-ready": "not_ready", "logout": "logout",   # CLI → pbxd
+              "mobile": "mobile"}
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
@@ -80,8 +82,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         p = argparse.ArgumentParser(prog=prog, description="班长置坐席状态 (force an agent's state).")
         p.add_argument("agent", help="工号 (agent id)")
         p.add_argument("state", choices=list(CLI_STATES),
-                       help="ready = 示闲, not-ready = 示忙 (with --reason), logout = 签出")
+                       help="ready = 示闲, not-ready = 示忙 (with --reason), logout = 签出, "
+                       "mobile = 移动座席: log in on a mobile (--number, default the agent's own)")
         p.add_argument("--reason", help="示忙原因, e.g. 会议 (default: 班长置忙)")
+        p.add_argument("--number", help="移动座席的号码 (the mobile for state mobile)")
     elif command == "supervise":
         p = argparse.ArgumentParser(prog=prog, description="监听/耳语/强插/拦截 an agent's call: "
                                     "the supervisor's phone rings, lift it to join.")
@@ -203,14 +207,19 @@ def _agents(args: argparse.Namespace, config: Config, path: Path, sleep: Callabl
 
 # -- the commands ---------------------------------------------------------------------------------------
 def _agent_state(args: argparse.Namespace, path: Path) -> int:
-    reply = ask(path, {"cmd": "agent_state", "agent": args.agent, "state": CLI_STATES[args.state],
-                       "reason": args.reason, "by": _by(args)})
+    request = {"cmd": "agent_state", "agent": args.agent, "state": CLI_STATES[args.state],
+               "reason": args.reason, "by": _by(args)}
+    if args.number:
+        request["number"] = args.number
+    reply = ask(path, request)
     state = reply.get("state", "")
     try:
         label = AGENT_STATE_LABELS[AgentState(state)]
     except ValueError:  # a state this CLI does not know yet: pbxd's word as it is
         label = state
     reason = f", 原因 {reply['reason']}" if reply.get("reason") else ""
+    if reply.get("mobile"):
+        reason += f", 移动座席 {reply['mobile']}"
     print(f"坐席 {reply.get('agent_id', args.agent)}: {label} ({state}){reason}")
     return EXIT_OK
 

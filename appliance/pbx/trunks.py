@@ -14,8 +14,8 @@ is established the trunk sends RESTART for the whole interface (Q.931 5.5) and r
 ``restart: "restarting"`` until it is acknowledged (`StartupRestart`). While it runs the
 stack keeps every B-channel in maintenance: a SETUP from the carrier is refused by the
 stack itself (RELEASE COMPLETE 44, or 34 when it named no channel), our own calls fail
-at once with 34, and the carrier routes the call again — the ACK normally follows in
-well under a second. Later re-establishments of the link are not restarted: the stack
+at once with 34, and the carrier is free to route the call elsewhere — the ACK
+normally follows within milliseconds. Later re-establishments of the link are not restarted: the stack
 keeps active calls across them (T309, STATUS ENQUIRY).
 """
 

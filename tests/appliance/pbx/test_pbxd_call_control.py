@@ -537,3 +537,49 @@ def test_an_abandoned_call_becomes_a_task_the_agent_calls_back_with_star_5(tmp_p
         kinds = [r[0] for r in db.execute("SELECT kind FROM queue_log WHERE kind LIKE 'task_%' ORDER BY id")]
         assert kinds == ["task_created", "task_closed"]
         assert control.request(box.daemon.control_path, {"cmd": "tasks"})["response_rate"] == 1.0
+
+
+MOBILE_AGENT = """
+[[acd.queues]]
+name = "general"
+[[acd.agents]]
+agent_id = "1009"
+name = "值班 刘"
+mobile = "13911112222"
+skills = { general = 0 }
+"""
+
+
+def test_a_mobile_agent_takes_queue_calls_on_an_outbound_call(tmp_path: Path) -> None:
+    with running_box(tmp_path, MOBILE_AGENT, telco_args=("--answer", "manual")) as box:
+        telco = box.telco
+        box.wait_trunk_up()
+        reply = control.request(box.daemon.control_path, {"cmd": "agent_state", "agent": "1009",
+                                                          "state": "mobile", "by": "班长 李"})
+        assert reply["ok"] and reply["mobile"] == "13911112222"
+        telco.send("call c1 96101 13800138000")
+        telco.expect("answered", id="c1")
+        out = telco.expect("incoming", id="b1", timeout=20)   # the offer rings the duty officer's mobile
+        assert (out["called"], out["calling"]) == ("13911112222", "13800138000")
+        telco.send("answer b1")
+        telco.expect("answered", id="b1")
+        time.sleep(0.2)
+        telco.send(f"record c1 {tmp_path / 'caller.wav'}")
+        telco.send(f"record b1 {tmp_path / 'mobile.wav'}")
+        telco.send("play c1 tone 650 1.2")
+        telco.send("play b1 tone 1750 1.2")
+        time.sleep(1.5)
+        telco.send("stop c1")
+        telco.send("stop b1")
+        time.sleep(0.1)
+        assert heard(tmp_path / "caller.wav") == {1750.0} and heard(tmp_path / "mobile.wav") == {650.0}
+        telco.send("hangup b1 16")                       # the mobile agent ends the call
+        telco.expect("released", id="b1")
+        db = connect(box.data / "box.db")
+        done = wait_until(lambda: db.execute("SELECT * FROM queue_log WHERE kind = 'completed'").fetchone(),
+                          what="the call completed")
+        assert done["agent_id"] == "1009" and json.loads(done["data"])["by"] == "agent"
+        login = db.execute("SELECT data FROM queue_log WHERE kind = 'logged_in'").fetchone()[0]
+        assert json.loads(login)["device"] == "mobile:13911112222"
+        telco.send("hangup c1 16")
+        telco.expect("released", id="c1")
