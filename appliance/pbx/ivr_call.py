@@ -78,6 +78,7 @@ TIMESLOTS = 32
 LINE_TICK = 0.020  # one received frame buffer = 20 ms of the line's clock
 NORMAL_CLEARING = 16
 CALL_REJECTED = 21
+TEMPORARY_FAILURE = 41
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
 CALLBACK_CONFIRM = "callback_confirm"   # the prompt a caller hears after asking for a callback
 ANNOUNCEMENT = "queue_announcement"     # the name a position announcement plays under
@@ -262,6 +263,23 @@ class IvrCallHandler:
                 log.exception("IVR: handling %r", event)
 
     def handle_event(self, event: object) -> None:
+        """One span event. A fault while handling a call clears that call (cause 41, temporary
+        failure: the carrier may retry it elsewhere) instead of leaving the caller in silence,
+        then is raised for the trunk's fault count; the other calls never see it."""
+        try:
+            self._handle_event(event)
+        except Exception:
+            call = self.calls.get(getattr(event, "call_id", -1))
+            if call is not None and not call.cleared:
+                log.error("IVR %s: 处理出错, 拆除本次呼叫 (fault: clearing this call, cause 41)", call.name)
+                call.ended_by = call.ended_by or "box"
+                try:
+                    self._clear(call, TEMPORARY_FAILURE)
+                except Exception:  # the fault is in clearing too: the line's own timers end it
+                    log.exception("IVR %s: 拆除失败", call.name)
+            raise
+
+    def _handle_event(self, event: object) -> None:
         if isinstance(event, ev.IncomingCall):
             self._incoming(event)
             return

@@ -523,6 +523,12 @@ def test_an_abandoned_call_becomes_a_task_the_agent_calls_back_with_star_5(tmp_p
             ("13800138000", "abandoned", "1001", None)   # round-robin over who is logged in: 1001
         listed = control.request(box.daemon.control_path, {"cmd": "tasks"})
         assert [t["task_id"] for t in listed["tasks"]] == [task["task_id"]]
+        moved = control.request(box.daemon.control_path, {"cmd": "task_reassign", "task": task["task_id"],
+                                                          "agent": "1001", "by": "班长 李"})
+        assert moved["ok"] and moved["task"]["agent_id"] == "1001"   # already 1001's: unchanged
+        refused = control.request(box.daemon.control_path, {"cmd": "task_reassign", "task": task["task_id"],
+                                                            "agent": "9999"})
+        assert not refused["ok"] and "9999" in refused["error"]
         agent.send("off")
         agent.expect("tone", name="dial", timeout=5)
         agent.send("dtmf *5#")                           # call back my oldest task
@@ -583,3 +589,66 @@ def test_a_mobile_agent_takes_queue_calls_on_an_outbound_call(tmp_path: Path) ->
         assert json.loads(login)["device"] == "mobile:13911112222"
         telco.send("hangup c1 16")
         telco.expect("released", id="c1")
+
+
+def test_phones_call_each_other_dial_out_with_9_and_click_to_call(tmp_path: Path) -> None:
+    # Default [acd]: each phone an agent (8001, 8002), logged in and ready at start.
+    with running_box(tmp_path, ports=2) as box:
+        telco = box.telco
+        one, two = box.handset(port=0), box.handset(port=1)
+        box.wait_trunk_up()
+        one.send("off")
+        one.expect("tone", name="dial", timeout=5)
+        one.send("dtmf 8002")                            # 内部通话
+        one.expect("tone", name="ringback", timeout=5)
+        assert two.expect("cid", timeout=5)["number"] == "8001"
+        two.send("off")
+        time.sleep(0.3)
+        live = control.request(box.daemon.control_path, {"cmd": "live"})
+        busy = {a["agent_id"]: (a["state"], a["reason"]) for a in live["agents"]}
+        # While they talk the ACD offers them nothing.
+        assert busy == {"8001": ("not_ready", "内部通话"), "8002": ("not_ready", "内部通话")}
+        one.send(f"record {tmp_path / 'one.wav'}")
+        two.send(f"record {tmp_path / 'two.wav'}")
+        one.send("play tone 650 1.0")
+        two.send("play tone 1750 1.0")
+        time.sleep(1.3)
+        one.send("stop")
+        two.send("stop")
+        time.sleep(0.1)
+        assert heard(tmp_path / "one.wav") == {1750.0} and heard(tmp_path / "two.wav") == {650.0}
+        two.send("on")
+        one.expect("tone", name="busy", timeout=5)
+        one.send("on")
+        time.sleep(0.2)
+        states = {a["agent_id"]: a["state"] for a in control.request(box.daemon.control_path,
+                                                                     {"cmd": "live"})["agents"]}
+        assert states == {"8001": "ready", "8002": "ready"}  # back to ready after the internal call
+
+        one.send("off")
+        one.expect("tone", name="dial", timeout=5)
+        one.send("dtmf 902988880000#")                   # 9 + an outside number
+        out = telco.expect("incoming", id="b1", timeout=10)
+        assert out["called"] == "02988880000"
+        telco.expect("answered", id="b1", timeout=10)
+        time.sleep(0.3)
+        telco.send("hangup b1 16")
+        one.expect("tone", name="busy", timeout=5)
+        one.send("on")
+
+        reply = control.request(box.daemon.control_path, {"cmd": "dial", "phone": "8002",
+                                                          "number": "13700001111", "by": "班长 李"})
+        assert reply["ok"], reply
+        ring = two.expect("cid", timeout=5)              # the agent's phone rings first …
+        assert (ring["number"], ring["name"]) == ("13700001111", "外呼")
+        two.send("off")                                  # … then the box dials the number
+        assert telco.expect("incoming", id="b2", timeout=10)["called"] == "13700001111"
+        telco.expect("answered", id="b2", timeout=10)
+        two.send("on")
+        telco.expect("hangup", id="b2", timeout=10)
+        db = connect(box.data / "box.db")
+        outs = wait_until(lambda: (r := db.execute(
+            "SELECT called, flow, outcome, agent FROM calls WHERE direction = 'out' ORDER BY started_at")
+            .fetchall()) and len(r) == 2 and r, what="both outbound call records")
+        assert [tuple(r) for r in outs] == [("02988880000", "out:agent", "answered", "8001"),
+                                            ("13700001111", "out:click_to_call", "answered", "8002")]
