@@ -73,7 +73,8 @@ def wait_until(check, timeout: float = 20.0, what: str = "condition"):
 
 
 def box_config(tmp_path: Path, span_dir: Path, port: Path, data: Path, *, prompts: bool = True,
-               flow: str = FLOW, ports: int = 1, extra_prompts: tuple[str, ...] = ()) -> Path:
+               flow: str = FLOW, ports: int = 1, extra_prompts: tuple[str, ...] = (),
+               bus_url: str = "mqtt://127.0.0.1:1") -> Path:
     if prompts:
         generate_prompts({name: DEFAULT_PROMPTS[name] for name in (*PROMPTS, *extra_prompts)},
                          data / "prompts", speed=450)
@@ -82,7 +83,7 @@ def box_config(tmp_path: Path, span_dir: Path, port: Path, data: Path, *, prompt
     write_keyring(keys, Keyring([generate_key(1)]))
     config = tmp_path / "box.toml"
     config.write_text(
-        f'[box]\nid = "pbx-call-001"\ndata_dir = "{data}"\n[bus]\nmqtt_url = "mqtt://127.0.0.1:1"\n'
+        f'[box]\nid = "pbx-call-001"\ndata_dir = "{data}"\n[bus]\nmqtt_url = "{bus_url}"\n'
         f'[recording]\nkeys_file = "{keys}"\n'
         f'[[telephony.spans]]\nname = "span1"\nurl = "sim://{span_dir}"\n'
         + "".join(f'[[telephony.fxs]]\nurl = "sim://{port_path(port, i)}"\nextension = "{8001 + i}"\n'
@@ -120,12 +121,14 @@ class RunningBox:
 
 @contextmanager
 def running_box(tmp_path: Path, extra_config: str = "", *, flow: str = FLOW, ports: int = 1,
-                telco_args: tuple[str, ...] = (), extra_prompts: tuple[str, ...] = ()
-                ) -> Iterator[RunningBox]:
+                telco_args: tuple[str, ...] = (), extra_prompts: tuple[str, ...] = (),
+                bus_url: str = "mqtt://127.0.0.1:1") -> Iterator[RunningBox]:
+    """pbxd with its span's carrier; BUS_URL is its local bus (by default none: port 1)."""
     span_dir = Path(tempfile.mkdtemp(prefix="anxin-pbxc-", dir="/tmp"))
     data = Path(tempfile.mkdtemp(prefix="anxin-pbxcd-", dir="/tmp"))
     port = span_dir / "fxs1"
-    config = box_config(tmp_path, span_dir, port, data, flow=flow, ports=ports, extra_prompts=extra_prompts)
+    config = box_config(tmp_path, span_dir, port, data, flow=flow, ports=ports, extra_prompts=extra_prompts,
+                        bus_url=bus_url)
     config.write_text(config.read_text(encoding="utf-8") + extra_config, encoding="utf-8")
     telco = SimTool("telco", "--dir", str(span_dir), *telco_args)
     box = RunningBox(Pbxd(load_config(config)), telco, data, port)

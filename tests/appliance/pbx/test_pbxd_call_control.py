@@ -652,3 +652,47 @@ def test_phones_call_each_other_dial_out_with_9_and_click_to_call(tmp_path: Path
             .fetchall()) and len(r) == 2 and r, what="both outbound call records")
         assert [tuple(r) for r in outs] == [("02988880000", "out:agent", "answered", "8001"),
                                             ("13700001111", "out:click_to_call", "answered", "8002")]
+
+
+def test_the_agents_offer_on_the_bus_carries_the_callers_file_and_history(tmp_path: Path, mosquitto) -> None:
+    import paho.mqtt.client as mqtt
+
+    from appliance.pbx.cdr import CallRecord, store_call
+
+    seen: list[tuple[str, dict]] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-offer-watcher")
+    watcher.on_message = lambda _c, _u, msg: seen.append((msg.topic, json.loads(msg.payload)))
+    watcher.connect(mosquitto.host, mosquitto.port)
+    watcher.subscribe("anxin/local/pbx/#")
+    watcher.loop_start()
+    try:
+        with running_box(tmp_path, bus_url=mosquitto.url) as box:
+            telco = box.telco
+            phone = box.handset()
+            db = connect(box.data / "box.db")
+            with db:
+                db.execute("INSERT INTO elders (elder_id, name, phone, address, category, updated_at) "
+                           "VALUES ('E7', '李秀兰', '13800138000', '和平里 12 号', 'vip', "
+                           "'2026-01-01T00:00:00+08:00')")
+            store_call(db, CallRecord(call_id="old-1", direction="in", started_at="2026-11-30T09:00:00+08:00",
+                                      ended_at="2026-11-30T09:03:00+08:00", outcome="agent",
+                                      caller="13800138000", agent="8001", queue="general", talk_s=170.0))
+            box.wait_trunk_up()
+            telco.send("call c1 96101 13800138000")
+            telco.expect("answered", id="c1")
+            ring = phone.expect("cid", timeout=20)
+            assert (ring["number"], ring["name"]) == ("13800138000", "李秀兰")   # caller ID with the name
+            offer = wait_until(lambda: next((p for t, p in seen if t == "anxin/local/pbx/agent/8001/offer"),
+                                            None), what="the offer on the local bus")
+            profile = offer["profile"]
+            assert (profile["category"], profile["elder"]["name"], profile["elder"]["address"]) == \
+                ("vip", "李秀兰", "和平里 12 号")
+            assert [h["call_id"] for h in profile["history"]] == ["old-1"]   # 来电历史
+            phone.send("off")
+            wait_until(lambda: any(t == "anxin/local/pbx/live" and p["talking"] for t, p in seen),
+                       what="the wallboard showing the call", timeout=10)
+            telco.send("hangup c1 16")
+            telco.expect("released", id="c1")
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
