@@ -32,9 +32,9 @@ from appliance.clock import SHANGHAI, iso
 from appliance.config import Config
 from appliance.ivr import engine
 from appliance.ivr.engine import CallerInfo
-from appliance.ivr.flows import Flow, IvrConfig, QueueNode, load_default_ivr
+from appliance.ivr.flows import BranchCallerNode, Flow, HangupNode, IvrConfig, QueueNode, load_default_ivr
 from appliance.ivr.number_speech import PROMPT_NAMES as NUMBER_PROMPTS
-from appliance.ivr.prompts import check_prompts
+from appliance.ivr.prompts import check_prompts, find_prompt
 from appliance.pbx.acd_service import AcdService, agents_for_phones
 from appliance.pbx.agents import AgentPhones
 from appliance.pbx.callback_tasks import load_book, store_task_events
@@ -130,6 +130,9 @@ class CallPath:
         self.publish: Callable[[str, dict[str, Any]], None] = lambda _topic, _payload: None
         # Emergency calls skip the menus: straight to the emergency queue (ring-all).
         self.emergency_flow = emergency_flow(acd.emergency_queue) if acd.emergency_queue else None
+        # A blacklisted 'announce' caller: the flow's own blacklist branch if it has one, else ours.
+        self.flow_screens_blacklist = any(isinstance(n, BranchCallerNode) and "blacklist" in n.routes
+                                          for n in self.ivr.flow.nodes.values())
         self.handlers: list[IvrCallHandler] = []   # one per span, in config order
         self.profiles: dict[str, CallerProfile] = {}   # number → its latest recognition
         # One time line for the queue log, the call records and the IVR's timers.
@@ -205,7 +208,7 @@ class CallPath:
                               caller_lookup=self.caller_info, on_case=self._open_case,
                               on_finished=self._store_call,
                               emergency_check=self._emergency_check, emergency_flow=self.emergency_flow,
-                              screen=self._screen,
+                              screen=self._screen, blocked_flow=BLOCKED_FLOW,
                               inband_factory=new_inband_receiver, on_inband=self._inband_event,
                               on_outbound_finished=self._store_outbound, dialer=self.dial)
         self.handlers.append(handler)
@@ -289,9 +292,15 @@ class CallPath:
         if call.emergency is not None:
             return None  # an alarm is never refused
         profile = self.recognise(call.caller)
+        reason = profile.blacklist.reason if profile.blacklist else ""
+        if profile.blocked == "announce" and not self.flow_screens_blacklist:
+            if find_prompt(BLOCKED_PROMPT, self.prompt_dir) is None:   # never silence: refuse instead
+                log.error("骚扰电话 %s: 提示音 %s 缺失, 改为拒接", call.caller, BLOCKED_PROMPT)
+                return "reject"
+            log.warning("骚扰电话 %s: 播放提示后挂机 (blacklisted, announcement): %s", call.caller, reason)
+            return "announce"
         if profile.blocked == "reject":
-            log.warning("骚扰电话 %s 已拒接 (blacklisted, rejected): %s", call.caller,
-                        profile.blacklist.reason if profile.blacklist else "")
+            log.warning("骚扰电话 %s 已拒接 (blacklisted, rejected): %s", call.caller, reason)
             return "reject"
         return None
 
@@ -339,6 +348,12 @@ def emergency_flow(queue: str) -> Flow:
     node = QueueNode(name="emergency", queue=queue, priority=10)
     return Flow(name="emergency_call", start="emergency", nodes={"emergency": node},
                 description="一键通紧急呼叫: 直接振铃所有坐席")
+
+
+BLOCKED_PROMPT = "blocked"   # 对不起，您的来电暂时无法受理
+BLOCKED_FLOW = Flow(
+    name="blacklist", start="blocked", description="骚扰电话: 提示后挂机",
+    nodes={"blocked": HangupNode(name="blocked", prompt=(BLOCKED_PROMPT,), reason="blacklist")})
 
 
 def new_inband_receiver(now: float) -> inband.InbandReceiver:

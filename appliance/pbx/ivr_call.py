@@ -205,7 +205,8 @@ class IvrCallHandler:
                  on_inband: Callable[[IvrCall, object], None] | None = None,
                  on_outbound_finished: Callable[[OutCall], None] | None = None,
                  dialer: Dialer | None = None,
-                 screen: Callable[[IvrCall], str | None] | None = None) -> None:
+                 screen: Callable[[IvrCall], str | None] | None = None,
+                 blocked_flow: Flow | None = None) -> None:
         if isinstance(flow, IvrConfig):
             prompt_dir = prompt_dir if prompt_dir is not None else flow.prompt_dir
             flow = flow.flow
@@ -226,6 +227,7 @@ class IvrCallHandler:
                                       recorder_factory=recorder_factory, on_finished=on_outbound_finished)
         self.dialer = dialer                      # places a call on any span (call_path.dial)
         self.screen = screen                      # "reject": refuse before answering (blacklist)
+        self.blocked_flow = blocked_flow          # "announce": this flow instead of the IVR's
         self._transfers: dict[str, IvrCall] = {}  # outbound leg name → the caller it is for
         self.calls: dict[int, IvrCall] = {}
         self.outcomes: dict[int, engine.Action] = {}   # ToQueue / Transfer / Hangup per call
@@ -348,7 +350,12 @@ class IvrCallHandler:
         self._begin_flow(call, now)
 
     def _begin_flow(self, call: IvrCall, now: float) -> None:
-        flow = self.emergency_flow if call.emergency is not None and self.emergency_flow else self.flow
+        if call.emergency is not None and self.emergency_flow:
+            flow = self.emergency_flow
+        elif call.refused == "announce" and self.blocked_flow:
+            flow = self.blocked_flow
+        else:
+            flow = self.flow
         try:
             call.session = IvrSession(flow, self.caller_lookup(call.caller), now)
         except (IvrError, ValueError) as exc:

@@ -1,7 +1,9 @@
 """`anxin-demo`'s calls: the carrier calls the centre, the IVR answers, an agent's phone takes it.
 
 The first test runs the demo as a technician does (real hub, Mosquitto, pbxd, telco and
-handset processes) and checks what the box wrote in box.db. The others drive the demo's
+handset processes) and checks what the box wrote in box.db. The second runs one demo box
+in the `district` fixture with the demo's own call shell and script, placing an elder's
+one-button phone calling in, and follows its alarms to the hub. The others drive the demo's
 sans-I/O CallScript with the events the simulators would send, so the after-hours path
 (a message) is checked at any time of day, and so is what happens when the box does not.
 """
@@ -15,11 +17,34 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from provisioning.demo import DTMF, CallScript, Say, Timing, ToPhone, ToTelco, random_caller
+from appliance.pbx.emergency_calls import classify
+from appliance.registry import import_csv
+from appliance.store import open_store
+from drivers.alarm_phone.contact_id import decode_dtmf
+from provisioning.demo import (
+    CENTRE_NUMBER,
+    DTMF,
+    EMERGENCY_NUMBER,
+    BoxCalls,
+    CallScript,
+    Say,
+    Timing,
+    ToPhone,
+    ToTelco,
+    add_demo_box,
+    demo_emergency_phones,
+    random_caller,
+    write_registry,
+)
+from provisioning.district import District
 
 
 @pytest.mark.e2e
@@ -59,6 +84,85 @@ def test_demo_call_reaches_an_agent_and_the_box_records_it(tmp_path: Path) -> No
     assert rec["state"] == "complete" and rec["duration_s"] > 10.0
     keys = tmp_path / "secrets" / "demo-box-001" / "recording.keys"
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600 and not keys.is_relative_to(data)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, district: District) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{district.logs()}")
+        time.sleep(0.2)
+    return result
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_demo_emergency_call_in_is_an_alarm_at_the_hub_then_rings_all_agents(district: District) -> None:
+    box, phones = add_demo_box(district, 1, phones=2)
+    assert box.telco is not None and box.telco.wait_for("link", 20, up=True), district.logs()
+    assert district.wait_phones(box.box_id, 15) == ["8001", "8002"], district.logs()
+    # Every call is an emergency: the first comes at once from the first registered phone.
+    script = CallScript(["8001", "8002"], random.Random(7), Timing(), emergency_phones=phones,
+                        emergency_every=1)
+    stop = threading.Event()
+    calls = BoxCalls(box, script, 3600.0, stop, is_open=lambda _now: True)
+    calls.start()
+    try:
+        counts = script.counts
+        wait_for(lambda: counts.completed + counts.failed + counts.timed_out, 60, "the emergency call",
+                 district)
+    finally:
+        stop.set()
+        calls.join(15)
+    phone = phones[0]
+    assert (counts.placed, counts.emergency, counts.kissoffs, counts.answered_by_agents) == (1, 1, 1, 1)
+    assert (counts.completed, counts.failed, counts.timed_out) == (1, 0, 0)
+
+    # On the box: the call's alarm (before the answer), then the phone's in-band message.
+    signals = district.alarm_signals(box.box_id)
+    assert [(s["protocol"], s["account"], s["event_code"]) for s in signals] == \
+        [("emergency_call", phone.account, "101"), ("contact_id_inband", phone.account, phone.event_code)]
+    assert all(s["elder_id"] == phone.elder_id and s["line"] == phone.number for s in signals)
+    [call] = wait_for(lambda: district.call_records(box.box_id), 10, "the call record", district)
+    assert (call["caller"], call["called"], call["queue"], call["outcome"]) == \
+        (phone.number, EMERGENCY_NUMBER, "emergency", "agent")
+    assert call["agent"] in ("8001", "8002") or call["agent"].endswith(("/fxs1", "/fxs2"))
+
+    # At the hub, through the alarm lane.
+    def trunk_alarms() -> list[dict[str, Any]]:
+        items = [a for a in district.alarms(box.box_id) if a["receiver"] == "trunk:span1"]
+        return sorted(items, key=lambda a: (a["received_at"], a["id"])) if len(items) == 2 else []
+
+    by_call, inband = wait_for(trunk_alarms, 30, "both alarms at the hub", district)
+    assert (by_call["account"], by_call["event_code"], by_call["qualifier"]) == (phone.account, "101", "new")
+    assert (inband["account"], inband["event_code"]) == (phone.account, phone.event_code)
+    assert "一键通电话呼入" in by_call["note"] and phone.number in by_call["note"]
+    assert "带内 Contact ID" in inband["note"]
+    # The API does not list the protocol; the hub's own table has it.
+    hub = sqlite3.connect(district.workdir / "hub" / "hub.db")
+    protocols = dict(hub.execute("SELECT id, protocol FROM alarms WHERE id IN (?, ?)",
+                                 (by_call["id"], inband["id"])).fetchall())
+    assert (protocols[by_call["id"]], protocols[inband["id"]]) == ("emergency_call", "contact_id_inband")
+
+
+def test_demo_registry_registers_each_one_button_phone_on_the_trunk(tmp_path: Path) -> None:
+    phones = demo_emergency_phones(2)
+    conn = open_store(tmp_path)
+    assert import_csv(conn, write_registry(tmp_path / "registry.csv", phones)) == len(phones) == 3
+    for phone in phones:
+        found = classify(conn, phone.number, EMERGENCY_NUMBER, (EMERGENCY_NUMBER,))
+        assert found is not None and found.registered and found.reason == "emergency_phone"
+        assert (found.account, found.elder.elder_id, found.elder.name) == \
+            (phone.account, phone.elder_id, phone.name)
+        assert decode_dtmf(phone.digits) == phone.message and phone.message.account == phone.account
+    assert {p.event_code for p in phones} == {"100", "101"}
+    # The hotline stays an ordinary line; another box's phones are other devices.
+    assert classify(conn, "13812345678", CENTRE_NUMBER, (EMERGENCY_NUMBER,)) is None
+    others = demo_emergency_phones(1)
+    assert not {p.account for p in others} & {p.account for p in phones}
+    assert not {p.number for p in others} & {p.number for p in phones}
+    # Clear of the accounts the simulated serial residents report (1000-1099).
+    assert all(not 1000 <= int(p.account) <= 1099 for p in phones + others)
 
 
 # -- the script alone: events in, commands out ----------------------------------------------------
@@ -152,3 +256,65 @@ def test_script_matches_the_caller_id_after_the_boxs_number_translation() -> Non
     script.on_phone("8001", {"event": "cid", "number": local.number}, 20.0)
     script.on_phone("8001", {"event": "hook", "state": "off"}, 21.0)
     assert call.extension == "8001" and ToPhone("8001", "on") not in script.actions()
+
+
+def test_script_every_nth_call_comes_from_the_registered_phones_in_turn() -> None:
+    phones = demo_emergency_phones(1)
+    script = CallScript(["8001"], random.Random(6), Timing(), emergency_phones=phones, emergency_every=2)
+    calls = [script.place(float(i), open_hours=True) for i in range(6)]
+    assert [c.emergency for c in calls] == [None, phones[0], None, phones[1], None, phones[2]]
+    lines = telco_lines(script.actions())
+    for call in calls[1::2]:
+        assert call.emergency is not None
+        placed = lines.index(f"call {call.id} {EMERGENCY_NUMBER} {call.emergency.number} ton=national")
+        assert lines[placed + 1] == f"alarmphone {call.id} {call.emergency.digits}"
+    assert all(f" {CENTRE_NUMBER} " in line for line in lines if line.startswith(("call c1 ", "call c3 ")))
+    assert script.counts.emergency == 3 and script.counts.placed == 6
+    # Without phones there is nothing to call in from: every call is an ordinary one.
+    plain = CallScript(["8001"], random.Random(6), Timing(), emergency_every=1)
+    assert plain.place(0.0, open_hours=True).emergency is None
+
+
+def test_script_emergency_call_waits_for_contact_id_rings_all_and_has_no_survey() -> None:
+    phone = demo_emergency_phones(1)[1]
+    script = CallScript(["8001", "8002"], random.Random(8), Timing(), emergency_phones=[phone],
+                        emergency_every=1)
+    call = script.place(0.0, open_hours=False)
+    script.actions()
+    script.on_telco({"event": "answered", "id": "c1"}, 0.5)
+    # The Contact ID exchange runs on the line: the caller presses no key meanwhile.
+    now, acts = advance(script, 0.5, 4.0)
+    assert telco_lines(acts) == [] and call.state == "inband"
+    script.on_telco({"event": "kissoff", "id": "c1", "digits": phone.digits, "attempt": 1}, 3.0)
+    script.on_telco({"event": "alarmphone_done", "id": "c1", "sent": 1, "failed": 0}, 4.0)
+    said = [a.text for a in script.actions() if isinstance(a, Say)]
+    assert any("kissoff" in t for t in said) and any("振铃所有坐席" in t for t in said)
+    assert script.counts.kissoffs == 1 and call.state == "queued"
+    for ext in ("8001", "8002"):  # ring-all: both phones show the one-button phone's number
+        script.on_phone(ext, {"event": "cid", "number": phone.number}, 5.0)
+    script.on_phone("8002", {"event": "hook", "state": "off"}, 6.0)
+    script.on_phone("8001", {"event": "hook", "state": "off"}, 6.2)
+    acts = script.actions()
+    assert ToPhone("8001", "on") in acts and call.extension == "8002"
+    now, acts = advance(script, 6.2, 60.0, stop_at=ToPhone("8002", "on"))
+    assert ToPhone("8002", "on") in acts and telco_lines(acts) == ["play c1 tone 440 1.5"]
+    script.on_phone("8002", {"event": "hook", "state": "on"}, now)
+    now, acts = advance(script, now, now + 10.0)  # no survey key: the box is to clear the call
+    assert telco_lines(acts) == [] and call.state == "closing"
+    script.on_telco({"event": "hangup", "id": "c1", "cause": 16, "text": "正常呼叫清除"}, now + 0.2)
+    script.on_telco({"event": "released", "id": "c1", "cause": 16}, now + 0.3)
+    counts = script.counts
+    assert (counts.completed, counts.surveys, counts.failed, counts.timed_out) == (1, 0, 0, 0)
+    assert script.live == 0
+
+
+def test_script_gives_up_on_an_emergency_call_whose_contact_id_never_ends() -> None:
+    script = CallScript(["8001"], random.Random(9), Timing(), emergency_phones=demo_emergency_phones(1),
+                        emergency_every=1, inband_timeout=20.0, release_timeout=5.0)
+    script.place(0.0, open_hours=True)
+    script.actions()
+    script.on_telco({"event": "answered", "id": "c1"}, 0.5)
+    now, acts = advance(script, 0.5, 100.0)
+    assert telco_lines(acts) == ["hangup c1 16"]
+    assert script.counts.timed_out == 1 and script.live == 0
+    assert any("in-band Contact ID" in a.text for a in acts if isinstance(a, Say))

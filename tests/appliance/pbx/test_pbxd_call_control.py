@@ -696,3 +696,22 @@ def test_the_agents_offer_on_the_bus_carries_the_callers_file_and_history(tmp_pa
     finally:
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def test_a_blacklisted_number_with_announce_hears_the_announcement_then_is_cleared(tmp_path: Path) -> None:
+    with running_box(tmp_path, extra_prompts=("blocked",)) as box:
+        telco = box.telco
+        db = connect(box.data / "box.db")
+        blacklist.add(db, BLACKLISTED, "announce", "反复骚扰", "班长 李", time.time())
+        box.wait_trunk_up()
+        telco.send(f"call c1 96101 {BLACKLISTED}")
+        telco.expect("answered", id="c1", timeout=10)   # answered: the caller is told, not just refused
+        telco.send(f"record c1 {tmp_path / 'told.wav'}")
+        assert telco.expect("hangup", id="c1", timeout=20)["cause"] == 16
+        telco.expect("released", id="c1")
+        with wave.open(str(tmp_path / "told.wav"), "rb") as wav:
+            spoken = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        assert np.abs(spoken.astype(float)).mean() > 100   # the announcement, not silence
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        assert (call["outcome"], call["category"], call["flow"]) == ("blacklisted", "blacklist", "blacklist")
+        assert call["queue"] is None                      # it never reached an agent
