@@ -12,7 +12,8 @@ from appliance.store import StoreError
 
 # console arrives with its issue; `all` runs what exists.
 DAEMONS = ("alarmd", "pbxd", "syncd")
-SUPERVISOR_COMMANDS = ("agents", "agent-state", "supervise", "dial")  # appliance/pbx/supervisor_cli.py
+SUPERVISOR_COMMANDS = ("agents", "agent-state", "supervise", "dial",  # appliance/pbx/supervisor_cli.py
+                       "tasks", "task-close", "task-reassign", "task-dial")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
                "anxin-box recording export ID …; anxin-box prompts generate --config PATH; "
                "anxin-box blacklist add|remove|list --config PATH (骚扰电话 blacklist); "
                "anxin-box agents|agent-state|supervise|dial --config PATH (班长席: wallboard, "
-               "agent states, 监听/耳语/强插/拦截, click-to-call)")
+               "agent states, 监听/耳语/强插/拦截, click-to-call); "
+               "anxin-box tasks|task-close|task-reassign|task-dial --config PATH (未接来电回访)")
     p.add_argument("daemon", choices=[*DAEMONS, "all"], help="which daemon to run")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     p.add_argument("--check", action="store_true",

@@ -473,8 +473,11 @@ class AcdService:
                 self.engine.transferred(call_name, now, to=f"requeue:{reason}")
             if queue is None:
                 raise AcdError("the call's queue is not known")
+            number = self.callers.get(call_name)
             self.engine.join(call_name, queue, now, priority=min(priority, Priority.ELDER),
-                             caller=self.callers.get(call_name))
+                             caller=number if number and number.isdigit() else None)
+            if number and number.isdigit():
+                self.numbers[call_name] = number   # an abandon from here is still a missed call
             log.info("ACD %s: 重新排队 %s (%s)", call_name, queue, reason)
         except AcdError as exc:
             log.warning("ACD %s: 无法重新排队 (%s): %s", call_name, reason, exc)

@@ -42,6 +42,7 @@ from appliance.pbx.cdr import CallRecord, stamp, store_call
 from appliance.pbx.emergency_calls import EmergencyCall, classify, store_call_alarm, store_inband
 from appliance.pbx.ivr_call import CALLBACK_CONFIRM, IvrCall, IvrCallHandler, LoopClock
 from appliance.pbx.outbound import OutboundError, OutboundOwner, OutCall, outbound_record
+from appliance.pbx.phone_features import NumberingPlanError
 from appliance.pbx.queue_log import store_events
 from appliance.recording import index
 from appliance.recording.container import RecordingError, RecordingMeta, RecordingWriter
@@ -137,12 +138,16 @@ class CallPath:
         self.profiles: dict[str, CallerProfile] = {}   # number → its latest recognition
         # One time line for the queue log, the call records and the IVR's timers.
         self.clock = LoopClock()
-        self.acd = AcdService(acd, AgentPhones(self.ports), bindings, clock=self.clock,
-                              store=lambda events: store_events(self.db, events),
-                              publish=lambda topic, payload: self.publish(topic, payload),
-                              dialer=self.dial, extensions={f.extension: f.url for f in config.fxs},
-                              profile_of=self.profile_body, tasks=load_book(self.db),
-                              store_tasks=lambda book, events: store_task_events(self.db, book, events))
+        try:
+            self.acd = AcdService(acd, AgentPhones(self.ports), bindings, clock=self.clock,
+                                  store=lambda events: store_events(self.db, events),
+                                  publish=lambda topic, payload: self.publish(topic, payload),
+                                  dialer=self.dial, extensions={f.extension: f.url for f in config.fxs},
+                                  profile_of=self.profile_body, tasks=load_book(self.db),
+                                  store_tasks=lambda book, events: store_task_events(self.db, book, events))
+        except NumberingPlanError as exc:   # e.g. an extension 9xxx: 9 is the way out
+            self.close()
+            raise CallPathError(f"[[telephony.fxs]] extension: {exc}") from exc
         rec = config.recording
         self.recordings_dir = rec.dir or config.box.data_dir / "recordings"
         self.planner = RetentionPlanner(RetentionPolicy(

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from appliance.acd.missed import OUTCOMES
 from appliance.acd.model import AGENT_STATE_LABELS, AgentState
 from appliance.clock import SHANGHAI
 from appliance.config import Config, ConfigError, load_config
@@ -33,7 +34,10 @@ from appliance.pbx.phone_sessions import SUPERVISE_MODES
 # there rather than copied (they belong in a module of their own: see the report).
 from appliance.text_table import login_name, table
 
-COMMANDS = ("agents", "agent-state", "supervise", "dial")
+COMMANDS = ("agents", "agent-state", "supervise", "dial", "tasks", "task-close", "task-reassign",
+            "task-dial")
+TASK_HEADERS = ("任务", "号码", "队列", "原因", "次数", "坐席", "最近未接", "等待")
+REASONS_ZH = {"abandoned": "放弃", "callback_failed": "回拨未通", "overflow": "溢出回电"}
 
 EXIT_OK = 0
 EXIT_NO_ANSWER = 1
@@ -99,9 +103,27 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                                     "first; lifted, the box dials NUMBER on a trunk.")
         p.add_argument("number", help="要拨打的号码 (3-20 digits)")
         p.add_argument("--phone", required=True, metavar="EXT", help="坐席分机 (the agent's extension)")
+    elif command == "tasks":
+        p = argparse.ArgumentParser(prog=prog, description="未接来电回访任务 (open missed-call tasks).")
+        p.add_argument("--agent", help="只看该坐席的任务 (only this agent's)")
+        p.add_argument("--json", action="store_true", help="pbxd 的原始数据 (as JSON)")
+    elif command == "task-close":
+        p = argparse.ArgumentParser(prog=prog, description="结束回访任务 (close a task with its outcome).")
+        p.add_argument("task", help="任务编号, e.g. cb-3")
+        p.add_argument("outcome", choices=list(OUTCOMES),
+                       help="reached 已联系, no_answer 无人接, wrong_number 号码错误, not_needed 无需回访")
+    elif command == "task-reassign":
+        p = argparse.ArgumentParser(prog=prog, description="改派回访任务 (give a task to another agent).")
+        p.add_argument("task", help="任务编号")
+        p.add_argument("agent", help="工号")
+    elif command == "task-dial":
+        p = argparse.ArgumentParser(prog=prog, description="回访外呼: the phone rings, lifted the box "
+                                    "dials the task's number; answered closes it as reached.")
+        p.add_argument("task", help="任务编号")
+        p.add_argument("--phone", required=True, metavar="EXT", help="坐席分机")
     else:
         raise ValueError(f"unknown supervisor command {command!r} ({', '.join(COMMANDS)})")
-    if command != "agents":
+    if command not in ("agents", "tasks"):
         p.add_argument("--by", default=None, help="操作人 (default: the login name)")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     return p
@@ -244,6 +266,40 @@ def _dial(args: argparse.Namespace, path: Path) -> int:
     return EXIT_OK
 
 
+def format_tasks(tasks: list[dict[str, Any]], response_rate: float | None) -> str:
+    rows = [(t["task_id"], t["number"], t["queue"], REASONS_ZH.get(t["reason"], t["reason"]),
+             str(t["attempts"]), t["agent_id"] or "未分配", (t["last_at"] or "")[11:19], mmss(t["wait_s"]))
+            for t in tasks]
+    rate = "-" if response_rate is None else f"{response_rate:.0%}"
+    head = f"未接来电回访: {len(tasks)} 个未结 (open), 回访率 {rate} (response rate)"
+    return head + ("\n" + table(TASK_HEADERS, rows) if rows else "")
+
+
+def _tasks(args: argparse.Namespace, path: Path) -> int:
+    request: dict[str, Any] = {"cmd": "tasks"}
+    if args.agent:
+        request["agent"] = args.agent
+    reply = ask(path, request)
+    if args.json:
+        print(json.dumps({k: v for k, v in reply.items() if k != "ok"}, ensure_ascii=False))
+    else:
+        print(format_tasks(reply.get("tasks", []), reply.get("response_rate")))
+    return EXIT_OK
+
+
+def _task_verb(command: str, args: argparse.Namespace, path: Path) -> int:
+    if command == "task-close":
+        reply = ask(path, {"cmd": "task_close", "task": args.task, "outcome": args.outcome, "by": _by(args)})
+        print(f"任务 {args.task}: 已结束 ({reply['task']['outcome']})")
+    elif command == "task-reassign":
+        reply = ask(path, {"cmd": "task_reassign", "task": args.task, "agent": args.agent, "by": _by(args)})
+        print(f"任务 {args.task}: 改派给坐席 {reply['task']['agent_id']}")
+    else:
+        reply = ask(path, {"cmd": "task_dial", "task": args.task, "phone": args.phone, "by": _by(args)})
+        print(f"任务 {args.task}: 分机 {args.phone} 振铃中, 摘机后拨打 {reply.get('number')}")
+    return EXIT_OK
+
+
 def _by(args: argparse.Namespace) -> str:
     return args.by if args.by is not None else login_name()
 
@@ -270,6 +326,10 @@ def main(argv: list[str], *, sleep: Callable[[float], None] = time.sleep) -> int
             return _agent_state(args, path)
         if command == "supervise":
             return _supervise(args, path)
+        if command == "tasks":
+            return _tasks(args, path)
+        if command.startswith("task-"):
+            return _task_verb(command, args, path)
         return _dial(args, path)
     except CommandFailed as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ Its actions become media-router roles and calls:
 - TransferBlind / TransferAttended → the agent's phone leaves the room and the ACD logs
   ``transferred`` (to ``blind:NUMBER`` / ``attended:NUMBER``; the agent goes to wrap-up).
   A blind transfer whose target then fails puts the caller back in the queue it came
-  from, first in line (priority elder and the wait kept by the engine's rank).
+  from at priority elder (a new entry: the wait counts again from the requeue).
 - After a transfer the caller and the third party talk until one hangs up: the third
   party hanging up sends the caller on through the flow (the survey), the caller
   hanging up clears the third party.

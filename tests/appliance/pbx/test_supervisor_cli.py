@@ -245,6 +245,31 @@ def test_dial_goes_through_the_box_command(pbxd: FakePbxd, capsys: pytest.Captur
     assert "分机 8001 振铃中, 摘机后拨打 13800138000" in capsys.readouterr().out
 
 
+def test_missed_call_tasks_are_listed_closed_reassigned_and_dialled(
+        pbxd: FakePbxd, capsys: pytest.CaptureFixture[str]) -> None:
+    task = {"task_id": "cb-3", "number": "13800138000", "queue": "general", "reason": "abandoned",
+            "attempts": 2, "agent_id": "1001", "last_at": "2026-12-01T09:15:02+08:00", "wait_s": 75.0,
+            "outcome": None}
+    pbxd.answer = lambda r: ({"ok": True, "tasks": [task], "response_rate": 0.5} if r["cmd"] == "tasks"
+                             else {"ok": True, "task": {**task, "outcome": r.get("outcome"),
+                                                        "agent_id": r.get("agent", "1001")},
+                                   "number": task["number"]})
+    assert cli.main(["tasks", "--config", str(pbxd.config)]) == 0
+    out = capsys.readouterr().out
+    assert "1 个未结 (open), 回访率 50%" in out
+    row = next(line for line in out.splitlines() if line.startswith("cb-3"))
+    assert row.split() == ["cb-3", "13800138000", "general", "放弃", "2", "1001", "09:15:02", "01:15"]
+    assert cli.main(["task-close", "cb-3", "wrong_number", "--by", "李", "--config", str(pbxd.config)]) == 0
+    assert cli.main(["task-reassign", "cb-3", "1002", "--by", "李", "--config", str(pbxd.config)]) == 0
+    assert cli.main(["task-dial", "cb-3", "--phone", "8001", "--by", "李", "--config", str(pbxd.config)]) == 0
+    assert pbxd.requests[1:] == [
+        {"cmd": "task_close", "task": "cb-3", "outcome": "wrong_number", "by": "李"},
+        {"cmd": "task_reassign", "task": "cb-3", "agent": "1002", "by": "李"},
+        {"cmd": "task_dial", "task": "cb-3", "phone": "8001", "by": "李"}]
+    out = capsys.readouterr().out
+    assert "已结束 (wrong_number)" in out and "改派给坐席 1002" in out and "摘机后拨打 13800138000" in out
+
+
 def test_the_box_help_lists_the_commands() -> None:
     epilog = cli.build_parser().epilog or ""
     assert all(name in epilog for name in supervisor_cli.COMMANDS)
