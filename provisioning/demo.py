@@ -10,6 +10,14 @@ agent's phone rings and is lifted, the agent hangs up after a short talk, the ca
 rates the service (满意度评价) and the box clears the call and writes its call record.
 After hours every fourth caller leaves a message instead (投诉留言 → a case).
 
+Every ``--emergency-every``-th call is an elder's one-button phone (一键通) calling the
+centre's emergency line (``[acd] emergency_numbers`` of the box): each box's registry
+(imported from ``registry.csv`` in its data dir) has a few elders whose phone is
+registered on the trunk (``alarm_devices`` receiver ``trunk``, line = the phone's number).
+The box stores the call's alarm before it answers, receives the phone's in-band Contact ID
+(`anxin-sim telco`'s ``alarmphone``), then rings every agent; one answers, talks, hangs up,
+and the box clears the call (an emergency has no survey). Both alarms go to the hub.
+
 `CallScript` is what the callers and agents do: a sans-I/O core fed with the simulators'
 JSON events and the time, giving back commands for them and the lines to print.
 `BoxCalls` is its shell, one thread per box.
@@ -33,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.media.dtmf import digit_frequencies
+from appliance.registry import COLUMNS as REGISTRY_COLUMNS
+from drivers.alarm_phone.contact_id import EVENT_CODES, ContactIdMessage, encode_dtmf
 from drivers.alarm_phone.receiver_sim import Acked, ReceiverSim
 from drivers.alarm_phone.simulator import FdLink, SimulatedReceiver
 from drivers.sim_cli import describe, random_signal
@@ -41,6 +51,9 @@ from provisioning.mosquitto import BrokerError
 
 # The centre's hotline as the carrier delivers it (12349: the elderly-care service line).
 CENTRE_NUMBER = "12349"
+# The centre's one-button line (一键通专线): the hotline with a suffix, as the carrier delivers it.
+EMERGENCY_NUMBER = CENTRE_NUMBER + "1"
+EMERGENCY_EVERY = 5  # calls 5, 10, … of each box are emergency call-ins (0: none)
 AREA_CODE = "29"  # Xi'an, as in the demo box's [[telephony.spans]] area_code
 # A key as the telco's `play ID tone LOW+HIGH` wants it, from the media engine's DTMF table.
 DTMF = {key: "+".join(f"{f:.0f}" for f in digit_frequencies(key)) for key in "0123456789*#"}
@@ -59,6 +72,7 @@ VOICES = {
     "agent_hello": "您好，社区养老服务中心，请讲。",
     "caller_request": "你好，我想预约明天的助餐服务。",
     "caller_message": "你好，我家楼道的灯坏了，请派人来看看。",
+    "caller_emergency": "我在家里摔倒了，起不来了，快来帮帮我。",
 }
 VOICE_SPEED = 190
 
@@ -89,6 +103,71 @@ def random_caller(rng: random.Random, area_code: str = AREA_CODE) -> Caller:
     return Caller(f"0{area_code}{subscriber}", subscriber, "subscriber", "本地座机 local landline")
 
 
+# Each box's elders with a one-button phone: name, address, who to call, what the button sends.
+DEMO_ELDERS = (
+    ("张桂英", "莲湖区青年路 12 号 3 单元 201 室", "张伟（儿子）", "101"),
+    ("李秀兰", "新城区长乐西路 88 号 1 单元 502 室", "李娜（女儿）", "100"),
+    ("王德福", "碑林区南稍门 5 号院 2 号楼 301 室", "王强（儿子）", "101"),
+)
+
+
+@dataclass(frozen=True)
+class EmergencyPhone:
+    """An elder's one-button phone (一键通), registered on the box's trunk by its number."""
+
+    number: str          # its own (SIM) number: the caller ID the box sees
+    account: str         # the Contact ID account it reports in-band (4 digits)
+    event_code: str      # what its button sends: 101 紧急求助 or 100 医疗求助
+    elder_id: str
+    name: str
+    address: str
+    home_phone: str
+    emergency_contact: str
+    emergency_phone: str
+
+    @property
+    def message(self) -> ContactIdMessage:
+        return ContactIdMessage(self.account, "18", 1, self.event_code, "01", "001")  # zone 1: the button
+
+    @property
+    def digits(self) -> str:
+        return encode_dtmf(self.message)
+
+    @property
+    def event_zh(self) -> str:
+        event = EVENT_CODES.get(self.event_code)
+        return event.zh if event else self.event_code
+
+
+def demo_emergency_phones(box_number: int) -> list[EmergencyPhone]:
+    """The one-button phones of demo box BOX_NUMBER (1, 2, …): the same ones on every run.
+    Accounts 2BBK stay clear of the serial residents' 1000-1099 (drivers/sim_cli.py)."""
+    b = box_number % 100
+    return [EmergencyPhone(number=f"1390029{b:02d}{k:02d}", account=f"2{b:02d}{k}", event_code=code,
+                           elder_id=f"DEMO-{box_number:03d}-{k:02d}", name=name, address=f"西安市{address}",
+                           home_phone=f"029-8526{b:02d}{k:02d}", emergency_contact=contact,
+                           emergency_phone=f"1380029{b:02d}{k:02d}")
+            for k, (name, address, contact, code) in enumerate(DEMO_ELDERS, start=1)]
+
+
+def write_registry(path: Path, phones: Sequence[EmergencyPhone]) -> Path:
+    """PHONES as the registry CSV a technician imports (appliance/registry.py's columns)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=REGISTRY_COLUMNS)
+        writer.writeheader()
+        for phone in phones:
+            writer.writerow({"account": phone.account, "receiver": "trunk", "line": phone.number,
+                             "elder_id": phone.elder_id, "name": phone.name, "phone": phone.home_phone,
+                             "address": phone.address, "emergency_contact": phone.emergency_contact,
+                             "emergency_phone": phone.emergency_phone,
+                             "notes": f"一键通 one-button phone {phone.number}, 按键发送 {phone.event_code} "
+                                      f"{phone.event_zh}"})
+    return path
+
+
 @dataclass(frozen=True)
 class Timing:
     """Seconds of what the callers hear and say (from the prompt and voice files)."""
@@ -98,6 +177,7 @@ class Timing:
     agent_hello: float = 3.0
     caller_request: float = 3.0
     caller_message: float = 3.5
+    caller_emergency: float = 3.5
     voices: Mapping[str, Path] = field(default_factory=dict)  # name → file; tones without
 
 
@@ -125,8 +205,10 @@ DIALLING, GREETING, QUEUED, AGENT_SPEAKS, CALLER_SPEAKS, AGENT_HANGING_UP, SURVE
 TALKING = (AGENT_SPEAKS, CALLER_SPEAKS, AGENT_HANGING_UP)
 MESSAGE_PROMPT, SPEAKING, CLOSING, ENDING, CLEARED = (
     "message_prompt", "speaking", "closing", "ending", "cleared")
+INBAND = "inband"  # an emergency phone's Contact ID exchange, before the agents ring
 WAITING_FOR = {
     DIALLING: "IVR 应答 the IVR to answer",
+    INBAND: "带内 Contact ID 结束 the in-band Contact ID to finish",
     QUEUED: "坐席接听 an agent to answer",
     AGENT_HANGING_UP: "坐席挂机 the agent's hang-up",
     CLOSING: "设备挂机 the box to clear the call",
@@ -150,6 +232,7 @@ class DemoCall:
     keyed_at: float | None = None
     agent_at: float | None = None
     said_end: bool = False
+    emergency: EmergencyPhone | None = None   # an elder's one-button phone calling in
 
     @property
     def label(self) -> str:
@@ -159,10 +242,12 @@ class DemoCall:
 @dataclass
 class CallCounts:
     placed: int = 0
-    answered_by_ivr: int = 0
+    answered_by_ivr: int = 0   # answered by the box (its IVR, or an emergency call straight to ring-all)
     answered_by_agents: int = 0
     surveys: int = 0
     messages: int = 0
+    emergency: int = 0   # of the placed: one-button phones calling the emergency line
+    kissoffs: int = 0    # their in-band Contact ID messages the box acknowledged
     completed: int = 0   # the box cleared it after the goodbye, as the flow ends a call
     timed_out: int = 0
     failed: int = 0      # the box refused or cleared it where the script did not expect it
@@ -179,16 +264,25 @@ class CallScript:
 
     Feed it ``place(now, open_hours)`` to bring in a call, the simulators' events with
     ``on_telco`` / ``on_phone``, and ``on_timer(now)`` at ``next_timer()``; carry out
-    ``actions()`` in order. Time is any monotonic clock in seconds.
+    ``actions()`` in order. Time is any monotonic clock in seconds. With EMERGENCY_PHONES
+    and EMERGENCY_EVERY = N, calls N, 2N, … come from those phones (in turn) to
+    EMERGENCY_NUMBER, each sending its Contact ID message in-band once answered.
     """
 
     def __init__(self, extensions: Sequence[str], rng: random.Random, timing: Timing | None = None, *,
                  centre_number: str = CENTRE_NUMBER, area_code: str = AREA_CODE,
+                 emergency_phones: Sequence[EmergencyPhone] = (), emergency_every: int = 0,
+                 emergency_number: str = EMERGENCY_NUMBER,
                  answer_timeout: float = 10.0, agent_timeout: float = 45.0,
-                 close_timeout: float = 25.0, release_timeout: float = 5.0) -> None:
+                 close_timeout: float = 25.0, release_timeout: float = 5.0,
+                 inband_timeout: float = 20.0) -> None:
+        if emergency_every < 0:
+            raise ValueError(f"emergency_every must be >= 0 (0 = no emergency calls), got {emergency_every}")
         self.phones = {ext: PhoneState() for ext in extensions}
         self.rng, self.timing = rng, timing or Timing()
         self.centre_number, self.area_code = centre_number, area_code
+        self.emergency_phones, self.emergency_every = tuple(emergency_phones), emergency_every
+        self.emergency_number, self.inband_timeout = emergency_number, inband_timeout
         self.answer_timeout, self.agent_timeout = answer_timeout, agent_timeout
         self.close_timeout, self.release_timeout = close_timeout, release_timeout
         self.calls: dict[str, DemoCall] = {}
@@ -211,6 +305,8 @@ class CallScript:
     def place(self, now: float, open_hours: bool) -> DemoCall:
         self.counts.placed += 1
         n = self.counts.placed
+        if self.emergency_phones and self.emergency_every and n % self.emergency_every == 0:
+            return self._place_emergency(now, open_hours)
         if open_hours:
             key = self.rng.choice(sorted(OPEN_KEYS))
         else:
@@ -222,6 +318,20 @@ class CallScript:
         hours = "工作时间 open hours" if open_hours else "非工作时间 after hours"
         self._say(call, f"来电 {c.kind} → {self.centre_number} ({hours})  incoming call", label=True)
         self._telco(f"call {call.id} {self.centre_number} {c.digits} ton={c.ton}")
+        return call
+
+    def _place_emergency(self, now: float, open_hours: bool) -> DemoCall:
+        phone = self.emergency_phones[self.counts.emergency % len(self.emergency_phones)]
+        self.counts.emergency += 1
+        caller = Caller(phone.number, phone.number, "national", "一键通 one-button phone")
+        call = DemoCall(f"c{self.counts.placed}", caller, now, open_hours, key="", emergency=phone)
+        call.deadline = now + self.answer_timeout
+        self.calls[call.id] = call
+        self._say(call, f"一键通紧急呼叫 {phone.name}（{phone.address}）按下按钮 → {self.emergency_number}, "
+                        f"带内 Contact ID {phone.event_code} {phone.event_zh} "
+                        f"(账号 account {phone.account})  emergency call-in", label=True)
+        self._telco(f"call {call.id} {self.emergency_number} {phone.number} ton=national")
+        self._telco(f"alarmphone {call.id} {phone.digits}")
         return call
 
     def finish(self, now: float) -> None:
@@ -250,7 +360,27 @@ class CallScript:
         call = self.calls.get(str(event.get("id", "")))
         if call is None:
             return
-        if kind == "answered" and call.state == DIALLING:
+        if kind == "answered" and call.state == DIALLING and call.emergency is not None:
+            self.counts.answered_by_ivr += 1  # answered by the box (its alarm already stored)
+            call.answered_at = now
+            call.state, call.deadline = INBAND, now + self.inband_timeout
+            self._say(call, "设备应答（报警已记录），带内 Contact ID 握手 the box answers (alarm stored): "
+                            "in-band Contact ID handshake")
+        elif kind == "kissoff":
+            self.counts.kissoffs += 1
+            self._say(call, f"设备确认音 kissoff: 报警 {event.get('digits')} 已送达 the box acknowledged "
+                            f"the alarm (attempt {event.get('attempt')})")
+        elif kind == "alarmphone_gave_up":
+            self._say(call, f"一键通放弃发送 the phone gave up {event.get('digits')}: {event.get('reason')}")
+        elif kind == "alarmphone_done":
+            ringing = call.state == INBAND  # (an agent may have lifted already)
+            if ringing:
+                call.state, call.deadline = QUEUED, now + self.agent_timeout
+                call.keyed_at = now
+            then = " → 振铃所有坐席 ringing all agents" if ringing else ""
+            self._say(call, f"带内报警发送完毕 Contact ID done (sent {event.get('sent')}, "
+                            f"failed {event.get('failed')}){then}")
+        elif kind == "answered" and call.state == DIALLING:
             self.counts.answered_by_ivr += 1
             call.answered_at = now
             call.state, call.deadline = GREETING, None
@@ -302,9 +432,11 @@ class CallScript:
             phone.busy_with, call.extension = call.id, extension
             call.state, call.deadline, call.agent_at = AGENT_SPEAKS, None, now
             call.due = now + self.timing.agent_hello + 0.3  # then the caller says what they want
-            waited = now - (call.keyed_at or now)
-            self._say(call, f"→ 坐席 {extension} 接听 agent {extension} answers "
-                            f"({waited:.1f} s after the key 按键后)", label=True)
+            if call.emergency is not None:  # for an emergency what counts is since the button
+                after = f"{now - call.placed_at:.1f} s after the button 按键呼叫后"
+            else:
+                after = f"{now - (call.keyed_at or now):.1f} s after the key 按键后"
+            self._say(call, f"→ 坐席 {extension} 接听 agent {extension} answers ({after})", label=True)
             self._play_phone(extension, "agent_hello")
         elif kind == "hook" and event.get("state") == "on":
             call = self.calls.get(phone.busy_with or "")
@@ -314,6 +446,11 @@ class CallScript:
                 return  # a phone put down that carried no call of ours
             phone.busy_with = None
             talk = now - (call.agent_at or now)
+            if call.emergency is not None:  # the emergency flow has no survey: the box clears
+                call.state, call.deadline = CLOSING, now + self.close_timeout
+                self._say(call, f"坐席 {extension} 挂机，通话 {talk:.1f} 秒 "
+                                f"agent hangs up after {talk:.1f} s → 设备挂机 the box clears the call")
+                return
             call.state, call.deadline = SURVEY, None
             call.due = now + 1.5  # into the survey prompt, which a key interrupts
             self._say(call, f"坐席 {extension} 挂机，通话 {talk:.1f} 秒 agent hangs up after {talk:.1f} s "
@@ -324,7 +461,8 @@ class CallScript:
     def _call_for_cid(self, number: str | None) -> DemoCall | None:
         if not number:
             return None
-        waiting = [c for c in self.calls.values() if c.state == QUEUED and c.extension is None]
+        # INBAND too: the agents' ringing may be heard before the phone's "done".
+        waiting = [c for c in self.calls.values() if c.state in (QUEUED, INBAND) and c.extension is None]
         # The box shows the number after its translation rules: match that, or what was sent.
         return next((c for c in waiting if c.caller.number == number), None) or next(
             (c for c in waiting if number.endswith(c.caller.digits)), None)
@@ -350,9 +488,11 @@ class CallScript:
                 call.state = MESSAGE_PROMPT
                 call.due = now + self.timing.leave_message + 1.0
         elif call.state == AGENT_SPEAKS:
-            self._play_telco(call, "caller_request")
+            emergency = call.emergency is not None
+            self._play_telco(call, "caller_emergency" if emergency else "caller_request")
             call.state = CALLER_SPEAKS
-            call.due = now + self.timing.caller_request + self.rng.uniform(0.5, 2.0)
+            said = self.timing.caller_emergency if emergency else self.timing.caller_request
+            call.due = now + said + self.rng.uniform(0.5, 2.0)
         elif call.state == CALLER_SPEAKS:
             call.state, call.deadline = AGENT_HANGING_UP, now + self.release_timeout
             if call.extension is not None:
@@ -448,6 +588,7 @@ def box_timing(box: Box, voices: Mapping[str, Path]) -> Timing:
                   agent_hello=prompt_seconds(voices.get("agent_hello"), 1.5),
                   caller_request=prompt_seconds(voices.get("caller_request"), 1.5),
                   caller_message=prompt_seconds(voices.get("caller_message"), 1.5),
+                  caller_emergency=prompt_seconds(voices.get("caller_emergency"), 1.5),
                   voices=dict(voices))
 
 
@@ -461,15 +602,28 @@ def hours_of(box: Box) -> Callable[[float], bool]:
     return (lambda now: calendar.is_open(now)) if calendar is not None else (lambda now: True)
 
 
+def add_demo_box(district: District, number: int, *, phones: int,
+                 emergency_number: str = EMERGENCY_NUMBER) -> tuple[Box, list[EmergencyPhone]]:
+    """Demo box NUMBER with its trunk, PHONES agents' phones and the emergency line, its
+    one-button phones imported into its registry before its daemons start; started."""
+    box = district.add_box(f"demo-box-{number:03d}", heartbeat_interval=30.0, trunk=True,
+                           phones=phones, emergency_numbers=[emergency_number], start=False)
+    emergency_phones = demo_emergency_phones(number)
+    district.import_registry(box.box_id, write_registry(box.data_dir / "registry.csv", emergency_phones))
+    district.start_box(box)
+    return box, emergency_phones
+
+
 class BoxCalls(threading.Thread):
     """Runs a CallScript against one box's telco and phones until ``stop`` is set."""
 
     def __init__(self, box: Box, script: CallScript, interval: float, stop: threading.Event,
-                 is_open: Callable[[float], bool], records_before: int = 0) -> None:
+                 is_open: Callable[[float], bool], records_before: int = 0, signals_before: int = 0) -> None:
         super().__init__(name=f"{box.box_id}-calls", daemon=True)
         self.box, self.script, self.interval, self.stop = box, script, interval, stop
         self.is_open = is_open
-        self.records_before = records_before  # box.db may hold an earlier run's calls (--workdir)
+        # box.db may hold an earlier run's calls and alarms (--workdir)
+        self.records_before, self.signals_before = records_before, signals_before
         self.abandon = False  # Ctrl-C: the simulators got SIGINT too, no caller is left to hang up
         self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         assert box.telco is not None
@@ -543,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between simulated residents' signals per box")
     p.add_argument("--call-interval", type=float, default=20.0,
                    help="seconds between simulated calls per box (0 = no calls)")
+    p.add_argument("--emergency-every", type=int, default=EMERGENCY_EVERY,
+                   help="every Nth call per box is an elder's one-button phone calling the emergency "
+                        f"line {EMERGENCY_NUMBER} with in-band Contact ID (0 = none)")
     p.add_argument("--phones", type=int, default=2, help="agents' phones per box")
     p.add_argument("--duration", type=float, default=0,
                    help="stop after this many seconds (0 = until Ctrl-C)")
@@ -555,6 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.call_interval < 0:
         print("anxin-demo: --call-interval must be >= 0 seconds (0 = no calls)", file=sys.stderr)
         return 2
+    if args.emergency_every < 0:
+        print("anxin-demo: --emergency-every must be >= 0 (0 = no emergency calls)", file=sys.stderr)
+        return 2
     if not 1 <= args.phones <= 99:
         print("anxin-demo: --phones must be 1..99", file=sys.stderr)
         return 2
@@ -565,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     district = District(workdir)
     receivers: list[SimulatedReceiver] = []
     callers: list[BoxCalls] = []
+    emergency_phones: dict[str, list[EmergencyPhone]] = {}
     calls_stop = threading.Event()
     acked = {"n": 0}
     try:
@@ -577,8 +738,8 @@ def main(argv: list[str] | None = None) -> int:
                          "district_staff", "--display-name", "演示用户")
         rng = random.Random(args.seed)
         for i in range(1, args.boxes + 1):
-            box = district.add_box(f"demo-box-{i:03d}", heartbeat_interval=30.0, trunk=True,
-                                   phones=args.phones)
+            box, registered = add_demo_box(district, i, phones=args.phones)
+            emergency_phones[box.box_id] = registered
 
             def on_event(event: object, box_id: str = box.box_id) -> None:
                 if isinstance(event, Acked) and not event.frame.startswith(b"1"):
@@ -598,7 +759,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  MQTT broker:       {district.broker.url}\n"
             + "".join(f"  社区设备 Box:      {b.box_id}  (alarm receiver on {b.receiver.path}; "
                       f"E1 中继 trunk: simulated telco at {b.span_dir}, 热线 hotline {CENTRE_NUMBER}; "
-                      f"坐席话机 agents' phones {', '.join(p.extension for p in b.phones)})\n"
+                      f"坐席话机 agents' phones {', '.join(p.extension for p in b.phones)}; "
+                      f"一键通专线 emergency line {EMERGENCY_NUMBER})\n"
+                      f"    一键通 one-button phones (registry {b.data_dir / 'registry.csv'}): "
+                      + ", ".join(f"{e.name} {e.number} (账号 {e.account}, {e.event_code})"
+                                  for e in emergency_phones[b.box_id]) + "\n"
                       for b in district.boxes.values())
             + f"  数据与日志 Data and logs: {workdir}\n"
             "按 Ctrl-C 停止 Press Ctrl-C to stop\n", flush=True)
@@ -618,9 +783,12 @@ def main(argv: list[str] | None = None) -> int:
             for b in district.boxes.values():
                 # Its own RNG: the residents' signals stay the same sequence for a seed.
                 calls_rng = random.Random(None if args.seed is None else f"{args.seed}-calls-{b.box_id}")
-                script = CallScript([p.extension for p in b.phones], calls_rng, box_timing(b, voices))
+                script = CallScript([p.extension for p in b.phones], calls_rng, box_timing(b, voices),
+                                    emergency_phones=emergency_phones[b.box_id],
+                                    emergency_every=args.emergency_every)
                 callers.append(BoxCalls(b, script, args.call_interval, calls_stop, hours_of(b),
-                                        records_before=len(district.call_records(b.box_id))))
+                                        records_before=len(district.call_records(b.box_id)),
+                                        signals_before=len(district.alarm_signals(b.box_id))))
             for caller in callers:
                 caller.start()
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -682,7 +850,30 @@ def print_call_summary(district: District, callers: list[BoxCalls]) -> int:
               f"by agents 坐席接听, {counts.surveys} surveys 评价, {counts.messages} messages 留言, "
               f"{counts.timed_out} timed out 超时; {len(rows)} call records in box.db 通话记录 "
               f"({by_outcome})", flush=True)
+        if counts.emergency:
+            print_emergency_summary(district, caller, rows)
     return total
+
+
+def print_emergency_summary(district: District, caller: BoxCalls, rows: list[dict[str, Any]]) -> None:
+    """What the one-button calls left: their alarms in box.db and at the hub, their call records."""
+    from appliance.pbx.emergency_calls import CALL_PROTOCOL, INBAND_PROTOCOL, TRUNK_RECEIVER
+
+    box_id, counts = caller.box.box_id, caller.script.counts
+    signals = district.alarm_signals(box_id)[caller.signals_before:]
+    by_call = sum(1 for s in signals if s["protocol"] == CALL_PROTOCOL)
+    inband = sum(1 for s in signals if s["protocol"] == INBAND_PROTOCOL)
+    try:
+        at_hub: int | str = sum(1 for a in district.alarms(box_id)
+                                if str(a.get("receiver") or "").startswith(f"{TRUNK_RECEIVER}:"))
+    except (OSError, ValueError) as exc:
+        at_hub = f"? ({exc})"
+    emergency_rows = sum(1 for r in rows if r.get("queue") == "emergency")
+    print(f"一键通 Emergency call-ins [{box_id}]: {counts.emergency} placed 呼入, "
+          f"{counts.kissoffs} Contact ID acknowledged 已确认; "
+          f"box.db: {by_call} {CALL_PROTOCOL} + {inband} {INBAND_PROTOCOL} alarms 报警, "
+          f"{emergency_rows} call records in queue emergency; "
+          f"hub 区级平台: {at_hub} trunk alarms", flush=True)
 
 
 if __name__ == "__main__":

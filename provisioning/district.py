@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -289,18 +289,22 @@ class District:
     # -- boxes -------------------------------------------------------------------------
     def add_box(self, box_id: str, *, heartbeat_interval: float = 30.0,
                 ack_timeout: float = 2.0, start: bool = True, trunk: bool = False,
-                phones: int | None = None, answer_after: float = 1.5) -> Box:
+                phones: int | None = None, answer_after: float = 1.5,
+                emergency_numbers: Sequence[str] = ()) -> Box:
         """A box with its alarm receiver; with TRUNK a simulated E1 and PHONES agents' phones.
 
         PHONES defaults to 2 with a trunk (0 without: calls only come in on a trunk).
         Phone K is extension 800K on port ``<span dir>/fxsK`` and lifts ANSWER_AFTER + K-1
         seconds after it starts ringing, so two phones rung for one call do not lift together.
+        EMERGENCY_NUMBERS become ``[acd] emergency_numbers``: calls to them are alarms.
         """
         phones = (2 if trunk else 0) if phones is None else phones
         if not 0 <= phones <= 99:
             raise ValueError(f"phones must be 0..99 (extensions 8001…8099), got {phones}")
         if phones and not trunk:
             raise ValueError("phones need trunk=True: calls reach the agents' phones from the E1 trunk")
+        if emergency_numbers and not trunk:
+            raise ValueError("emergency_numbers need trunk=True: emergency phones call in on the E1 trunk")
         data = self.workdir / "boxes" / box_id
         data.mkdir(parents=True, exist_ok=True)
         receiver = Pty.open()
@@ -326,6 +330,9 @@ class District:
                     f.write(f'\n[[telephony.fxs]]\nurl = "sim://{port}"\nextension = "{8000 + k}"\n')
                 if keys_file is not None:
                     f.write(f'\n[recording]\nkeys_file = "{keys_file}"\n')
+                if emergency_numbers:
+                    # A JSON list of digit strings is a TOML array as it stands.
+                    f.write(f"\n[acd]\nemergency_numbers = {json.dumps(list(emergency_numbers))}\n")
         if phones:
             self._generate_prompts(config)  # pbxd refuses to start without them
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -393,6 +400,18 @@ class District:
             raise DistrictError(f"anxin-box prompts generate --config {config} failed: "
                                 f"{(done.stderr or done.stdout).strip()}")
 
+    def import_registry(self, box_id: str, csv_path: Path) -> str:
+        """Residents and their devices into the box's registry, by the technician's step
+        (`anxin-box import-registry`); what it printed."""
+        box = self.boxes[box_id]
+        done = subprocess.run(_python_module("appliance.cli", "import-registry", "--config",
+                                             str(box.config_path), str(csv_path)),
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise DistrictError(f"anxin-box import-registry --config {box.config_path} {csv_path} failed: "
+                                f"{(done.stderr or done.stdout).strip()}")
+        return done.stdout.strip()
+
     def wait_phones(self, box_id: str, timeout: float = 15.0) -> list[str]:
         """The extensions of the box whose handsets connected to their port within TIMEOUT."""
         deadline = time.monotonic() + timeout
@@ -401,6 +420,13 @@ class District:
 
     def call_records(self, box_id: str) -> list[dict[str, Any]]:
         """The box's call records (table `calls` of its box.db), oldest first; [] before any."""
+        return self._box_rows(box_id, "SELECT * FROM calls ORDER BY started_at")
+
+    def alarm_signals(self, box_id: str) -> list[dict[str, Any]]:
+        """The alarm signals the box stored (table `alarm_signals`), oldest first; [] before any."""
+        return self._box_rows(box_id, "SELECT * FROM alarm_signals ORDER BY received_at")
+
+    def _box_rows(self, box_id: str, query: str) -> list[dict[str, Any]]:
         path = self.boxes[box_id].db_path
         if not path.exists():
             return []
@@ -410,8 +436,8 @@ class District:
             return []
         try:
             conn.row_factory = sqlite3.Row
-            rows = conn.execute("SELECT * FROM calls ORDER BY started_at").fetchall()
-        except sqlite3.OperationalError:  # pbxd has not created the table yet
+            rows = conn.execute(query).fetchall()
+        except sqlite3.OperationalError:  # the daemons have not created the table yet
             return []
         finally:
             conn.close()

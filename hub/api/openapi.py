@@ -58,6 +58,9 @@ SCHEMAS: dict[str, Any] = {
             "recognised": {"type": "boolean",
                            "description": "false: the box could not interpret the signal"},
             "receiver": NULLABLE_STR,
+            "protocol": {"type": "string", "nullable": True,
+                         "description": "surgard, ademco685, dc09, usb; emergency_call / contact_id_inband: "
+                                        "a one-button phone calling in on the trunk"},
             "received_at": {"type": "string", "format": "date-time",
                             "description": "when the box received it, in +08:00"},
             "ingested_at": {"type": "string", "format": "date-time"},

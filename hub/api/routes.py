@@ -15,7 +15,7 @@ from hub.db import db, queries
 from hub.timeutil import to_shanghai_iso
 
 ALARM_FIELDS = ("id", "box_id", "account", "event_code", "qualifier", "zone", "partition",
-                "event_zh", "event_en", "category", "life_safety", "recognised", "receiver")
+                "event_zh", "event_en", "category", "life_safety", "recognised", "receiver", "protocol")
 
 
 def alarm_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -138,11 +138,7 @@ def test_demo_emergency_call_in_is_an_alarm_at_the_hub_then_rings_all_agents(dis
     assert (inband["account"], inband["event_code"]) == (phone.account, phone.event_code)
     assert "一键通电话呼入" in by_call["note"] and phone.number in by_call["note"]
     assert "带内 Contact ID" in inband["note"]
-    # The API does not list the protocol; the hub's own table has it.
-    hub = sqlite3.connect(district.workdir / "hub" / "hub.db")
-    protocols = dict(hub.execute("SELECT id, protocol FROM alarms WHERE id IN (?, ?)",
-                                 (by_call["id"], inband["id"])).fetchall())
-    assert (protocols[by_call["id"]], protocols[inband["id"]]) == ("emergency_call", "contact_id_inband")
+    assert (by_call["protocol"], inband["protocol"]) == ("emergency_call", "contact_id_inband")
 
 
 def test_demo_registry_registers_each_one_button_phone_on_the_trunk(tmp_path: Path) -> None:
