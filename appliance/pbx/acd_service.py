@@ -39,6 +39,7 @@ from appliance.acd.model import AGENT_STATE_LABELS, AcdConfig, AgentConfig, Agen
 from appliance.config.model import FxsPortConfig
 from appliance.pbx import feature_codes as fc
 from appliance.pbx.agents import AgentPhones
+from appliance.pbx.cdr import CallRecord
 from appliance.pbx.media_router import MediaRouter
 from appliance.pbx.outbound import OutCall
 from appliance.pbx.phone_features import NumberingPlan
@@ -93,7 +94,8 @@ class AcdService:
                  extensions: dict[str, str] | None = None,
                  profile_of: Callable[[str | None], dict[str, Any] | None] | None = None,
                  tasks: MissedCalls | None = None,
-                 store_tasks: Callable[[MissedCalls, list[TaskEvent]], None] | None = None) -> None:
+                 store_tasks: Callable[[MissedCalls, list[TaskEvent]], None] | None = None,
+                 store_call: Callable[[CallRecord], None] | None = None) -> None:
         self.config = config
         self.router = router if router is not None else MediaRouter()
         self.engine = AcdEngine.from_config(config)
@@ -120,6 +122,7 @@ class AcdService:
         # to "callback" becomes a task, round-robin over the agents logged in.
         self.tasks = tasks if tasks is not None else MissedCalls()
         self.store_tasks = store_tasks
+        self.store_call = store_call        # call records of the phones' own calls (internal)
         self.numbers: dict[str, str] = {}   # call → caller's number, until its end is seen
         # 移动座席: agents logged in on a mobile; each offer to one is an outbound call.
         self.mobile_on: dict[str, str] = {}                   # agent → the number it is on

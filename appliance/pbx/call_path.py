@@ -100,7 +100,8 @@ class CallPath:
         acd_config = config.acd or default_acd()
         wanted = self.ivr.flow.prompts()
         used = {getattr(node, "queue", None) for node in self.ivr.flow.nodes.values()}
-        if any(q.callback_key for q in acd_config.queues if q.name in used):
+        if any(q.callback_key or (q.overflow is not None and q.overflow.kind == "callback")
+               for q in acd_config.queues if q.name in used):
             wanted.add(CALLBACK_CONFIRM)  # a waiting caller who asks for a callback is told so
         if any(q.announce_every for q in acd_config.queues if q.name in used):
             wanted |= NUMBER_PROMPTS      # 您前面还有N位: the announcements' fixed parts
@@ -144,7 +145,8 @@ class CallPath:
                                   publish=lambda topic, payload: self.publish(topic, payload),
                                   dialer=self.dial, extensions={f.extension: f.url for f in config.fxs},
                                   profile_of=self.profile_body, tasks=load_book(self.db),
-                                  store_tasks=lambda book, events: store_task_events(self.db, book, events))
+                                  store_tasks=lambda book, events: store_task_events(self.db, book, events),
+                                  store_call=lambda record: store_call(self.db, record))
         except NumberingPlanError as exc:   # e.g. an extension 9xxx: 9 is the way out
             self.close()
             raise CallPathError(f"[[telephony.fxs]] extension: {exc}") from exc

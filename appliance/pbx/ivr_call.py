@@ -508,6 +508,12 @@ class IvrCallHandler:
             call.queued_at = None  # out of the ACD: the duty mobile takes it from here
             self._transfer_out(call, rule.target, "mobile")
             return
+        if rule.kind == "callback" and call.caller and call.caller.isdigit():
+            # The ACD made a missed-call task of it: say we will call back, then goodbye.
+            call.callback_requested = True
+            self._stop_play(call)
+            self._play(call, CALLBACK_CONFIRM)
+            return
         self._drive(call, lambda s, now: s.on_handoff_failed(now, reason))
 
     # -- the caller put through to a number outside (duty mobile, IVR transfer) ----------------------

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from appliance.acd.engine import AcdError
 from appliance.acd.model import AgentState
+from appliance.pbx.cdr import CallRecord, stamp
 from appliance.pbx.outbound import OutCall
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class PhoneSession:
     task_id: str | None = None         # click-to-call for a missed-call task
     by: str | None = None
     digits: list[str] = field(default_factory=list)
+    started_at: float | None = None     # internal: the callee's phone began to ring
+    answered_at: float | None = None    # internal: the callee lifted it
 
 
 class PhoneSessions:
@@ -165,6 +169,7 @@ class PhoneSessions:
                 session.leg.hangup()
             self._release_agent(session)
         elif session.kind == "internal" and session.peer is not None:
+            self._record_internal(session)
             peer = self.sessions.pop(session.peer, None)
             if peer is not None:
                 router.disconnect(("phone", peer.url))
@@ -303,8 +308,9 @@ class PhoneSessions:
         if peer == url or peer in self.sessions or self._busy(peer):
             self.acd.phones.tone(url, "busy")
             return
-        caller = PhoneSession("internal", url, state="dialling", peer=peer)
-        callee = PhoneSession("internal", peer, state="ringing", peer=url)
+        now = self.acd.clock()
+        caller = PhoneSession("internal", url, state="dialling", peer=peer, number=extension, started_at=now)
+        callee = PhoneSession("internal", peer, state="ringing", peer=url, started_at=now)
         self.sessions[url], self.sessions[peer] = caller, callee
         self._hold_agent(caller, "internal")
         self._hold_agent(callee, "internal")
@@ -317,10 +323,31 @@ class PhoneSessions:
         if caller is None:
             return
         room = f"internal-{caller.url}"
+        now = self.acd.clock()
         for s in (caller, session):
-            s.state, s.room = "active", room
+            s.state, s.room, s.answered_at = "active", room, now
             self.acd.phones.bridge(s.url, room)
             self.acd.router.connect(room, ("phone", s.url))
+
+    def _record_internal(self, ended: PhoneSession) -> None:
+        """The call record of an internal call (direction ``internal``), when either side hangs up."""
+        caller = ended if ended.number is not None else self.sessions.get(ended.peer or "")
+        if caller is None or caller.started_at is None or self.acd.store_call is None:
+            return
+        now = self.acd.clock()
+        from_ext, to_ext = self.extension_of(caller.url), caller.number
+        answered = caller.answered_at
+        record = CallRecord(
+            call_id=f"int-{from_ext}-{datetime.fromtimestamp(caller.started_at, UTC):%y%m%d%H%M%S%f}",
+            direction="internal", caller=from_ext, called=to_ext, started_at=stamp(caller.started_at) or "",
+            answered_at=stamp(answered), ended_at=stamp(now) or "",
+            ended_by="caller" if ended is caller else "callee",
+            outcome="answered" if answered is not None else "cancelled", agent=caller.agent_id,
+            talk_s=round(now - answered, 3) if answered is not None else None)
+        try:
+            self.acd.store_call(record)
+        except Exception:  # the call is over either way; the log line keeps it
+            log.exception("内部通话记录无法保存 %s → %s", from_ext, to_ext)
 
     # -- the agent's ACD state around these calls -------------------------------------------------------
     def _hold_agent(self, session: PhoneSession, kind: str) -> None:

@@ -114,6 +114,12 @@ class RunningBox:
         phone.expect("connected")
         return phone
 
+    def call_in(self, caller: str = "13800138000", called: str = "96101", call_id: str = "c1") -> None:
+        """Trunk up, the carrier places CALL_ID from CALLER, the box answers it."""
+        self.wait_trunk_up()
+        self.telco.send(f"call {call_id} {called} {caller}")
+        self.telco.expect("answered", id=call_id)
+
     def wait_trunk_up(self) -> None:
         wait_until(lambda: control.request(self.daemon.control_path, {"cmd": "status"})["trunks"][0]
                    ["d_channel"] == "up", what="D-channel up")
@@ -142,4 +148,11 @@ def running_box(tmp_path: Path, extra_config: str = "", *, flow: str = FLOW, por
         box.telco.stop()
         box.daemon.stop()
 
+
+def general_queue(*settings: str) -> str:
+    """[acd] with one queue "general" (SETTINGS: its extra TOML lines) and agent 1001 王芳,
+    PIN 2468, who logs in from a phone with *11001*2468#."""
+    lines = "".join(f"{line}\n" for line in settings)
+    return ('\n[[acd.queues]]\nname = "general"\n' + lines +
+            '[[acd.agents]]\nagent_id = "1001"\nname = "王芳"\npin = "2468"\nskills = { general = 0 }\n')
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pbx_testkit import running_box, wait_until
+from pbx_testkit import general_queue, running_box, wait_until
 
 from appliance.callers import blacklist
 from appliance.pbx import control
@@ -35,25 +35,13 @@ def dominant_hz(path: Path, skip_s: float = 0.2) -> float:
     return float(np.argmax(spectrum) * 8000 / len(samples))
 
 
-MOBILE_OVERFLOW = """
-[[acd.queues]]
-name = "general"
-max_wait = 1
-overflow = "mobile:13900001111"
-[[acd.agents]]
-agent_id = "1001"
-name = "王芳"
-pin = "2468"
-skills = { general = 0 }
-"""
+MOBILE_OVERFLOW = general_queue('max_wait = 1', 'overflow = "mobile:13900001111"')
 
 
 def test_nobody_logged_in_overflows_to_the_duty_mobile_over_an_outbound_call(tmp_path: Path) -> None:
     with running_box(tmp_path, MOBILE_OVERFLOW) as box:
         telco = box.telco
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        box.call_in()
         # menu timeout 0.5 s → queue → max wait 1 s → the box dials the duty mobile.
         out = telco.expect("incoming", id="b1", timeout=15)
         assert out["called"] == "13900001111" and out["calling"] == "13800138000"  # the caller's ID shown
@@ -233,15 +221,7 @@ def heard(path: Path) -> set[float]:
     return {f for f, db in levels.items() if db >= max(loudest - 20, 20)}
 
 
-AGENT_1001 = """
-[[acd.queues]]
-name = "general"
-[[acd.agents]]
-agent_id = "1001"
-name = "王芳"
-pin = "2468"
-skills = { general = 0 }
-"""
+AGENT_1001 = general_queue()
 
 
 def test_a_supervisor_listens_whispers_barges_in_and_intercepts(tmp_path: Path) -> None:
@@ -450,16 +430,7 @@ def test_hook_flash_blind_transfer_to_an_outside_number(tmp_path: Path) -> None:
         assert json.loads(moved[0])["to"] == "blind:13900001111"
 
 
-ANNOUNCING = """
-[[acd.queues]]
-name = "general"
-announce_every = 30
-[[acd.agents]]
-agent_id = "1001"
-name = "王芳"
-pin = "2468"
-skills = { general = 0 }
-"""
+ANNOUNCING = general_queue('announce_every = 30')
 
 
 def test_a_waiting_caller_hears_the_position_announcement_from_the_number_prompts(tmp_path: Path) -> None:
@@ -469,9 +440,7 @@ def test_a_waiting_caller_hears_the_position_announcement_from_the_number_prompt
 
     with running_box(tmp_path, ANNOUNCING, extra_prompts=tuple(sorted(PROMPT_NAMES))) as box:
         telco = box.telco
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        box.call_in()
         db = connect(box.data / "box.db")
         telco.send(f"record c1 {tmp_path / 'waiting.wav'}")
         wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
@@ -489,16 +458,7 @@ def test_a_waiting_caller_hears_the_position_announcement_from_the_number_prompt
         telco.expect("released", id="c1")
 
 
-NO_SHORT_ABANDON = """
-[[acd.queues]]
-name = "general"
-short_abandon = 0
-[[acd.agents]]
-agent_id = "1001"
-name = "王芳"
-pin = "2468"
-skills = { general = 0 }
-"""
+NO_SHORT_ABANDON = general_queue('short_abandon = 0')
 
 
 def test_an_abandoned_call_becomes_a_task_the_agent_calls_back_with_star_5(tmp_path: Path) -> None:
@@ -652,6 +612,9 @@ def test_phones_call_each_other_dial_out_with_9_and_click_to_call(tmp_path: Path
             .fetchall()) and len(r) == 2 and r, what="both outbound call records")
         assert [tuple(r) for r in outs] == [("02988880000", "out:agent", "answered", "8001"),
                                             ("13700001111", "out:click_to_call", "answered", "8002")]
+        internal = db.execute("SELECT * FROM calls WHERE direction = 'internal'").fetchone()
+        assert (internal["caller"], internal["called"], internal["outcome"], internal["ended_by"]) == \
+            ("8001", "8002", "answered", "callee") and internal["talk_s"] >= 1.0
 
 
 def test_the_agents_offer_on_the_bus_carries_the_callers_file_and_history(tmp_path: Path, mosquitto) -> None:
@@ -715,3 +678,23 @@ def test_a_blacklisted_number_with_announce_hears_the_announcement_then_is_clear
         call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
         assert (call["outcome"], call["category"], call["flow"]) == ("blacklisted", "blacklist", "blacklist")
         assert call["queue"] is None                      # it never reached an agent
+
+
+CALLBACK_OVERFLOW = general_queue('max_wait = 1', 'overflow = "callback"')
+
+
+def test_a_max_wait_overflow_to_callback_tells_the_caller_and_makes_a_task(tmp_path: Path) -> None:
+    with running_box(tmp_path, CALLBACK_OVERFLOW) as box:
+        telco = box.telco
+        box.call_in()
+        telco.send(f"record c1 {tmp_path / 'told.wav'}")
+        telco.expect("hangup", id="c1", timeout=20)      # "好的，轮到您时我们会给您回电" then goodbye
+        telco.expect("released", id="c1")
+        with wave.open(str(tmp_path / "told.wav"), "rb") as wav:
+            spoken = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        assert len(spoken) > 8000 and np.abs(spoken[-8000:].astype(float)).mean() > 50   # speech at the end
+        db = connect(box.data / "box.db")
+        task = wait_until(lambda: db.execute("SELECT * FROM callback_tasks").fetchone(), what="the task")
+        assert (task["number"], task["reason"], task["agent_id"]) == ("13800138000", "overflow", None)
+        call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
+        assert call["outcome"] == "callback"

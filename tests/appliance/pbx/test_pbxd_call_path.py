@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pbx_testkit import DIGIT, box_config, running_box, wait_until
+from pbx_testkit import DIGIT, box_config, general_queue, running_box, wait_until
 
 from appliance.config import load_config
 from appliance.media.g711 import alaw_to_linear
@@ -112,15 +112,7 @@ def test_missing_prompts_stop_pbxd_with_the_command_to_fix_it(tmp_path: Path) ->
         Pbxd(config)
 
 
-ACD_AGENT = """
-[[acd.queues]]
-name = "general"
-[[acd.agents]]
-agent_id = "1001"
-name = "王芳"
-pin = "2468"
-skills = { general = 0 }
-"""
+ACD_AGENT = general_queue()
 
 
 def test_an_agent_logs_in_with_a_feature_code_and_takes_the_call(tmp_path: Path) -> None:
