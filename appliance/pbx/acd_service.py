@@ -381,10 +381,20 @@ class AcdService:
                 "talking": {call: url for call, url in talking.items()}, "supervising": watching}
 
     def set_agent_state(self, agent_id: str, state: str, *, reason: str | None = None,
-                        by: str | None = None) -> dict[str, Any]:
-        """A supervisor forces an agent's state: ready, not_ready (with a reason) or logout."""
+                        by: str | None = None, phone: str | None = None) -> dict[str, Any]:
+        """A supervisor forces an agent's state: ready, not_ready (with a reason), logout, or
+        login on the desk phone PHONE (an extension: for an agent without a PIN)."""
         now = self.clock()
-        if state == "ready":
+        if state == "login":
+            if not phone:
+                raise AcdError("login needs the phone (extension) to log the agent in on")
+            if self._agent_config(agent_id) is None:
+                raise AcdError(f"no agent {agent_id!r}")
+            url = self.sessions.phone_url(phone)
+            if url in self.agent_on:
+                raise AcdError(f"phone {phone}: agent {self.agent_on[url]} is logged in on it")
+            self._login(url, agent_id, now)
+        elif state == "ready":
             self.engine.set_ready(agent_id, now)
         elif state == "not_ready":
             self.engine.set_not_ready(agent_id, reason or "班长置忙", now)
@@ -394,7 +404,7 @@ class AcdService:
                 if agent == agent_id:
                     del self.agent_on[url]
         else:
-            raise AcdError(f"state must be ready, not_ready or logout, got {state!r}")
+            raise AcdError(f"state must be ready, not_ready, logout, login or mobile, got {state!r}")
         log.info("班长席 %s: 坐席 %s → %s (%s)", by or "-", agent_id, state, reason or "")
         self._settle()
         view = self.engine.agent(agent_id)
@@ -731,6 +741,11 @@ class AcdService:
         self._mobile_legs[leg.name] = (call_id, agent_id)
         self.callback_legs.setdefault(f"mobile:{agent_id}", leg)
         log.info("ACD %s: 外呼移动座席 %s (%s)", call_id, agent_id, number)
+        if self.publish is not None:  # a mobile agent's app (or the wallboard) shows the caller too
+            caller = self.callers.get(call_id)
+            self.publish(f"pbx/agent/{agent_id}/offer",
+                         {"agent_id": agent_id, "call_id": call_id, "caller": caller, "callback": None,
+                          "profile": self.profile_of(caller), "mobile": number})
 
     def _mobile_leg(self, call_id: str, agent_id: str) -> OutCall | None:
         leg = self.callback_legs.get(f"mobile:{agent_id}")

@@ -151,8 +151,9 @@ class Pbxd:
                 number = acd.login_mobile(field("agent"), request.get("number") or None, by=by)
                 return {"agent_id": request["agent"], "state": "ready", "mobile": number}
             if cmd == "agent_state":
+                phone = request.get("phone") if isinstance(request.get("phone"), str) else None
                 return acd.set_agent_state(field("agent"), field("state"), reason=request.get("reason"),
-                                           by=by)
+                                           by=by, phone=phone)
             if cmd == "supervise":
                 session = acd.sessions.supervise(field("mode"), field("agent"), field("phone"), by=by)
                 return {"phone": session.url, "mode": session.mode, "state": session.state,
@@ -176,7 +177,7 @@ class Pbxd:
                     raise MissedCallError(f"task {task.task_id} is closed ({task.outcome})")
                 session = acd.sessions.click_to_call(field("phone"), task.number, by=by, task_id=task.task_id)
                 return {"phone": session.url, "number": session.number, "task_id": task.task_id}
-        except (AcdError, PhoneSessionError, MissedCallError) as exc:
+        except (AcdError, PhoneSessionError, MissedCallError, KeyError) as exc:
             raise ValueError(str(exc)) from exc
         raise AssertionError(cmd)
 

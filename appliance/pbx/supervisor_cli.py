@@ -50,7 +50,7 @@ WATCHING_HEADERS = ("话机", "方式", "坐席", "状态")
 PRIORITY_LABELS = {"emergency": "紧急", "elder": "优先", "normal": "普通"}
 SESSION_STATE_LABELS = {"ringing": "振铃中", "dialling": "拨号中", "active": "进行中", "ended": "已结束"}
 CLI_STATES = {"ready": "ready", "not-ready": "not_ready", "logout": "logout",   # CLI → pbxd
-              "mobile": "mobile"}
+              "mobile": "mobile", "login": "login"}
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
@@ -87,9 +87,11 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("agent", help="工号 (agent id)")
         p.add_argument("state", choices=list(CLI_STATES),
                        help="ready = 示闲, not-ready = 示忙 (with --reason), logout = 签出, "
-                       "mobile = 移动座席: log in on a mobile (--number, default the agent's own)")
+                       "mobile = 移动座席: log in on a mobile (--number, default the agent's own), "
+                       "login = 签入 on the desk phone --phone EXT")
         p.add_argument("--reason", help="示忙原因, e.g. 会议 (default: 班长置忙)")
         p.add_argument("--number", help="移动座席的号码 (the mobile for state mobile)")
+        p.add_argument("--phone", metavar="EXT", help="签入的分机 (the desk phone for state login)")
     elif command == "supervise":
         p = argparse.ArgumentParser(prog=prog, description="监听/耳语/强插/拦截 an agent's call: "
                                     "the supervisor's phone rings, lift it to join.")
@@ -233,6 +235,8 @@ def _agent_state(args: argparse.Namespace, path: Path) -> int:
                "reason": args.reason, "by": _by(args)}
     if args.number:
         request["number"] = args.number
+    if args.phone:
+        request["phone"] = args.phone
     reply = ask(path, request)
     state = reply.get("state", "")
     try:

@@ -698,3 +698,24 @@ def test_a_max_wait_overflow_to_callback_tells_the_caller_and_makes_a_task(tmp_p
         assert (task["number"], task["reason"], task["agent_id"]) == ("13800138000", "overflow", None)
         call = wait_until(lambda: db.execute("SELECT * FROM calls").fetchone(), what="the call record")
         assert call["outcome"] == "callback"
+
+
+def test_a_supervisor_logs_an_agent_in_on_a_desk_phone(tmp_path: Path) -> None:
+    with running_box(tmp_path, general_queue(), ports=2) as box:
+        phone = box.handset(port=1)
+        box.wait_trunk_up()
+
+        def ask(**request: object) -> dict:
+            return control.request(box.daemon.control_path, request)
+
+        assert not ask(cmd="agent_state", agent="1001", state="login")["ok"]   # on which phone?
+        unknown = ask(cmd="agent_state", agent="1001", state="login", phone="8009")
+        assert "no such extension" in unknown["error"]
+        reply = ask(cmd="agent_state", agent="1001", state="login", phone="8002", by="班长 李")
+        assert reply["ok"] and reply["state"] == "ready"
+        assert not ask(cmd="agent_state", agent="1001", state="login", phone="8002")["ok"]   # already in
+        box.telco.send("call c1 96101 13800138000")
+        box.telco.expect("answered", id="c1")
+        assert phone.expect("cid", timeout=20)["number"] == "13800138000"   # offered on 8002
+        box.telco.send("hangup c1 16")
+        box.telco.expect("released", id="c1")
