@@ -111,7 +111,6 @@ class AcdService:
         self.callback_legs: dict[str, OutCall] = {}   # ACD call id → the callback being dialled
         self._leg_calls: dict[str, str] = {}          # outbound leg name → ACD call id
         self.dialing: dict[str, str] = {}             # phone url → callback it waits for
-        self.intercepted: set[str] = set()            # calls a supervisor took over
         self.joined: dict[str, tuple[str, Priority]] = {}   # call → the queue it joined (requeue)
         exts = extensions or {}
         self.flash_calls = FlashCalls(self, NumberingPlan(extensions=frozenset(exts)), exts)
@@ -337,7 +336,6 @@ class AcdService:
         self.router.disconnect(("phone", agent_url))
         self.phones.unbridge(agent_url, "busy")
         self.talking[supervisor_url] = call_id
-        self.intercepted.add(call_id)
         ext = self.sessions.extension_of(supervisor_url) or supervisor_url
         self._guard(lambda now: self.engine.transferred(call_id, now, to=f"supervisor:{ext}"))
 
@@ -346,16 +344,7 @@ class AcdService:
         call_name = self.talking.pop(url, None)
         if call_name is None:
             return
-        self.intercepted.discard(call_name)
-        leg = self.callback_legs.pop(call_name, None)
-        self.router.disconnect(leg.leg if leg is not None else ("call", call_name))
-        if leg is not None:
-            self._leg_calls.pop(leg.name, None)
-            leg.hangup()
-        owner = self.owners.pop(call_name, None)
-        self.callers.pop(call_name, None)
-        if owner is not None:
-            owner.acd_agent_left(call_name)
+        self._hand_back(call_name)
 
     def live_view(self) -> dict[str, Any]:
         """班长席 wallboard: agents by state with how long, calls waiting with their wait, and
@@ -456,6 +445,11 @@ class AcdService:
 
     def transfer_ended(self, call_name: str) -> None:
         """After a transfer the third party hung up: the caller goes on through the flow."""
+        self._hand_back(call_name)
+
+    def _hand_back(self, call_name: str) -> None:
+        """Whoever held the call (a supervisor, a transfer's third party) left it: its caller
+        leg leaves the room (a callback's trunk leg is cleared) and the flow goes on."""
         leg = self.callback_legs.pop(call_name, None)
         self.router.disconnect(leg.leg if leg is not None else ("call", call_name))
         if leg is not None:

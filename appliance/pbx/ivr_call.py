@@ -66,6 +66,7 @@ from appliance.media.dtmf import DtmfBank
 from appliance.media.g711 import ALAW_IDLE, alaw_to_linear, linear_to_alaw
 from appliance.media.tones import ToneGenerator
 from appliance.pbx.acd_service import AcdService
+from appliance.pbx.call_recording import Recorder, close_recording, write_frames
 from appliance.pbx.outbound import OutboundCalls, OutCall
 from appliance.recording.container import RecordingError
 from drivers.e1_card.q931 import events as ev
@@ -82,16 +83,6 @@ TEMPORARY_FAILURE = 41
 IDLE_SLOT = bytes([ALAW_IDLE]) * SLOT_BYTES
 CALLBACK_CONFIRM = "callback_confirm"   # the prompt a caller hears after asking for a callback
 ANNOUNCEMENT = "queue_announcement"     # the name a position announcement plays under
-
-class Recorder(Protocol):
-    """What the handler writes a call's audio to (a RecordingWriter, or pbxd's indexed one)."""
-
-    def write(self, left: bytes, right: bytes) -> None: ...
-
-    def close(self) -> None: ...
-
-    def abort(self) -> None: ...
-
 
 class InbandLink(Protocol):
     """The receiver side of in-band Contact ID on one call (drivers/alarm_phone/inband.py)."""
@@ -631,12 +622,8 @@ class IvrCallHandler:
             call.message_id = None
 
     def _stop_message(self, call: IvrCall) -> str:
-        if call.message is not None:
-            try:
-                call.message.close()
-            except RecordingError as exc:
-                log.error("IVR %s: 留言录音关闭失败: %s", call.name, exc)
-            call.message = None
+        close_recording(call.message, f"IVR {call.name}: 留言录音")
+        call.message = None
         return call.message_id or ""
 
     # -- media: one tap for every call of the span ------------------------------------------------
@@ -660,20 +647,8 @@ class IvrCallHandler:
             sent = self._next_frame(call)
             if call.bridged and self.acd is not None:
                 self.acd.router.put(("call", call.name), heard)
-            if call.message is not None:
-                try:
-                    call.message.write(heard, IDLE_SLOT)
-                except RecordingError as exc:
-                    log.error("IVR %s: 留言写入失败: %s", call.name, exc)
-                    call.message.abort()
-                    call.message = None
-            if call.recorder is not None:
-                try:
-                    call.recorder.write(heard, sent)
-                except RecordingError as exc:
-                    log.error("IVR %s: 录音写入失败: %s", call.name, exc)
-                    call.recorder.abort()
-                    call.recorder = None
+            call.message = write_frames(call.message, heard, IDLE_SLOT, f"IVR {call.name}: 留言")
+            call.recorder = write_frames(call.recorder, heard, sent, f"IVR {call.name}: 录音")
             if call.prompt is not None and call.position >= len(call.audio):
                 # Its last frame goes out in the answer to this tick: the prompt is done.
                 call.prompt, call.audio, call.position = None, b"", 0
@@ -701,13 +676,7 @@ class IvrCallHandler:
                     log.exception("IVR %s: 带内报警无法保存", call.name)
         frame = linear_to_alaw(link.next_frame(self._line_time)).tobytes()
         self.span.play(call.timeslot, frame)
-        if call.recorder is not None:
-            try:
-                call.recorder.write(heard.tobytes(), frame)
-            except RecordingError as exc:
-                log.error("IVR %s: 录音写入失败: %s", call.name, exc)
-                call.recorder.abort()
-                call.recorder = None
+        call.recorder = write_frames(call.recorder, heard.tobytes(), frame, f"IVR {call.name}: 录音")
         if link.finished:
             call.inband = None
             log.info("IVR %s: 带内 Contact ID 结束, 接通语音", call.name)
@@ -756,12 +725,8 @@ class IvrCallHandler:
             log.info("IVR %s: hangup: %s", call.name, exc)
 
     def _close_recorder(self, call: IvrCall) -> None:
-        if call.recorder is not None:
-            try:
-                call.recorder.close()
-            except RecordingError as exc:
-                log.error("IVR %s: 录音关闭失败: %s", call.name, exc)
-            call.recorder = None
+        close_recording(call.recorder, f"IVR {call.name}: 录音")
+        call.recorder = None
 
     def _release(self, call: IvrCall) -> None:
         if call.session is not None and not call.session.finished:

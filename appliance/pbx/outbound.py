@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from appliance.media.g711 import ALAW_IDLE
+from appliance.pbx.call_recording import Recorder, close_recording, write_frames
 from appliance.pbx.cdr import CallRecord, stamp
 from appliance.recording.container import RecordingError
 from drivers.e1_card.q931 import events as ev
@@ -52,14 +53,6 @@ class Router(Protocol):
     def put(self, leg: object, frame: bytes) -> None: ...
 
     def take(self, leg: object) -> bytes | None: ...
-
-
-class Recorder(Protocol):
-    def write(self, left: bytes, right: bytes) -> None: ...
-
-    def close(self) -> None: ...
-
-    def abort(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -238,18 +231,8 @@ class OutboundCalls:
             self.router.put(leg.leg, heard)
             sent = self.router.take(leg.leg) or IDLE_SLOT
             self.span.play(leg.timeslot, sent)
-            if leg.recorder is not None:
-                try:
-                    leg.recorder.write(heard, sent)
-                except RecordingError as exc:
-                    log.error("外呼 %s: 录音写入失败: %s", leg.name, exc)
-                    leg.recorder.abort()
-                    leg.recorder = None
+            leg.recorder = write_frames(leg.recorder, heard, sent, f"外呼 {leg.name}: 录音")
 
     def _close_recorder(self, leg: OutCall) -> None:
-        if leg.recorder is not None:
-            try:
-                leg.recorder.close()
-            except RecordingError as exc:
-                log.error("外呼 %s: 录音关闭失败: %s", leg.name, exc)
-            leg.recorder = None
+        close_recording(leg.recorder, f"外呼 {leg.name}: 录音")
+        leg.recorder = None

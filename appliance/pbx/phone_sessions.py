@@ -104,7 +104,7 @@ class PhoneSessions:
                 and current.state == "active":
             self._apply_mode(current, mode)        # listen → whisper → barge … at once
             return current
-        if current is not None or self._busy(url):
+        if current is not None or self.acd.phone_busy(url):
             raise PhoneSessionError(f"话机 {phone} 正忙 (the supervisor's phone is busy)")
         session = PhoneSession("supervise", url, mode=mode, agent_id=agent_id, call_id=call_id, by=by)
         self.sessions[url] = session
@@ -118,7 +118,7 @@ class PhoneSessions:
         url = self.phone_url(phone)
         if not number.isdigit() or not 3 <= len(number) <= 20:
             raise PhoneSessionError(f"号码 {number!r} 无效 (3-20 digits)")
-        if url in self.sessions or self._busy(url):
+        if self.acd.phone_busy(url):
             raise PhoneSessionError(f"话机 {phone} 正忙 (the phone is busy)")
         session = PhoneSession("out", url, number=number, purpose="click_to_call", by=by, task_id=task_id)
         self.sessions[url] = session
@@ -305,7 +305,7 @@ class PhoneSessions:
     # -- calls between extensions --------------------------------------------------------------------
     def _call_extension(self, url: str, extension: str) -> None:
         peer = self.extensions[extension]
-        if peer == url or peer in self.sessions or self._busy(peer):
+        if peer == url or self.acd.phone_busy(peer):
             self.acd.phones.tone(url, "busy")
             return
         now = self.acd.clock()
@@ -371,10 +371,6 @@ class PhoneSessions:
             return
         if view.state is AgentState.NOT_READY and view.reason in BUSY_REASONS.values():
             self.acd.verb(lambda now: self.acd.engine.set_ready(agent_id, now))
-
-    def _busy(self, url: str) -> bool:
-        phone = self.acd.phones.phones[url]
-        return phone.off_hook or phone.ringing or url in self.acd.talking or url in self.acd.ringing
 
     def extension_of(self, url: str) -> str | None:
         return next((ext for ext, u in self.extensions.items() if u == url), None)

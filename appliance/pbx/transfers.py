@@ -74,7 +74,7 @@ class FlashCalls:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, url: str, call: str, caller_leg: Leg, agent_id: str | None) -> None:
-        own = next((ext for ext, u in self.extensions.items() if u == url), None)
+        own = self.acd.sessions.extension_of(url)
         fc = FlashCall(pf.PhoneFeatures(self.plan, self.acd.clock(), own_extension=own), url, call,
                        caller_leg, agent_id)
         self.by_phone[url], self.by_call[call] = fc, fc

@@ -4,6 +4,7 @@ and `anxin-sim handset`s on its FXS ports (test_pbxd_call_path.py, test_pbxd_cal
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
@@ -155,4 +156,19 @@ def general_queue(*settings: str) -> str:
     lines = "".join(f"{line}\n" for line in settings)
     return ('\n[[acd.queues]]\nname = "general"\n' + lines +
             '[[acd.agents]]\nagent_id = "1001"\nname = "王芳"\npin = "2468"\nskills = { general = 0 }\n')
+
+
+def dial_code(phone: SimTool, code: str) -> None:
+    """A feature code on an idle phone, accepted (the box answers it with ringback), then on hook."""
+    phone.send("off")
+    phone.expect("tone", name="dial", timeout=5)
+    phone.send(f"dtmf {code}")
+    phone.expect("tone", name="ringback", timeout=5)
+    phone.send("on")
+
+
+def wait_queued(db: sqlite3.Connection) -> None:
+    """Until a call has joined a queue (after the test flow's menu prompt and its timeout)."""
+    wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
+               what="the caller waiting in the queue")
 

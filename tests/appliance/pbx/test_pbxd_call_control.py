@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pbx_testkit import general_queue, running_box, wait_until
+from pbx_testkit import dial_code, general_queue, running_box, wait_queued, wait_until
 
 from appliance.callers import blacklist
 from appliance.pbx import control
@@ -81,25 +81,14 @@ def test_a_waiting_caller_keeps_the_place_and_is_called_back_agent_first(tmp_pat
     with running_box(tmp_path) as box:
         telco = box.telco
         phone = box.handset()
-        phone.send("off")
-        phone.expect("tone", name="dial", timeout=5)
-        phone.send("dtmf *31#")                       # 示忙: not ready (休息)
-        phone.expect("tone", name="ringback", timeout=5)
-        phone.send("on")
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        dial_code(phone, "*31#")                       # 示忙: not ready (休息)
+        box.call_in()
         db = connect(box.data / "box.db")
-        wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
-                   what="the caller waiting in the queue")   # after the menu's prompt and timeout
+        wait_queued(db)
         telco.send("play c1 tone 697+1209 0.12")      # 1: call me back (the queue's callback_key)
         telco.expect("hangup", id="c1", timeout=20)   # after "好的，轮到您时我们会给您回电"
         telco.expect("released", id="c1")
-        phone.send("off")
-        phone.expect("tone", name="dial", timeout=5)
-        phone.send("dtmf *2#")                        # ready again: the callback is at the head
-        phone.expect("tone", name="ringback", timeout=5)
-        phone.send("on")
+        dial_code(phone, "*2#")                        # ready again: the callback is at the head
         assert phone.expect("cid", timeout=20)["number"] == "13800138000"   # offered: the caller's number
         phone.send("off")                             # agent first, then the box dials the caller
         out = telco.expect("incoming", id="b1", timeout=10)
@@ -228,14 +217,8 @@ def test_a_supervisor_listens_whispers_barges_in_and_intercepts(tmp_path: Path) 
     with running_box(tmp_path, AGENT_1001, ports=2) as box:
         telco = box.telco
         agent, supervisor = box.handset(port=0), box.handset(port=1)
-        agent.send("off")
-        agent.expect("tone", name="dial", timeout=5)
-        agent.send("dtmf *11001*2468#")
-        agent.expect("tone", name="ringback", timeout=5)
-        agent.send("on")
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        dial_code(agent, "*11001*2468#")
+        box.call_in()
         assert agent.expect("cid", timeout=20)["number"] == "13800138000"
         agent.send("off")
         time.sleep(0.3)
@@ -323,11 +306,7 @@ def music_share(path: Path) -> float:
 def logged_in_agent(box: object) -> object:
     """Phone 0 with agent 1001 logged in (AGENT_1001's PIN)."""
     agent = box.handset(port=0)
-    agent.send("off")
-    agent.expect("tone", name="dial", timeout=5)
-    agent.send("dtmf *11001*2468#")
-    agent.expect("tone", name="ringback", timeout=5)
-    agent.send("on")
+    dial_code(agent, "*11001*2468#")
     return agent
 
 
@@ -335,9 +314,7 @@ def test_hook_flash_consults_an_extension_makes_a_three_way_call_and_transfers(t
     with running_box(tmp_path, AGENT_1001, ports=2) as box:
         telco = box.telco
         agent, expert = logged_in_agent(box), box.handset(port=1)
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        box.call_in()
         assert agent.expect("cid", timeout=20)["number"] == "13800138000"
         agent.send("off")
         time.sleep(0.3)
@@ -397,9 +374,7 @@ def test_hook_flash_blind_transfer_to_an_outside_number(tmp_path: Path) -> None:
     with running_box(tmp_path, AGENT_1001, telco_args=("--answer", "manual")) as box:
         telco = box.telco
         agent = logged_in_agent(box)
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        box.call_in()
         agent.expect("cid", timeout=20)
         agent.send("off")
         time.sleep(0.3)
@@ -443,8 +418,7 @@ def test_a_waiting_caller_hears_the_position_announcement_from_the_number_prompt
         box.call_in()
         db = connect(box.data / "box.db")
         telco.send(f"record c1 {tmp_path / 'waiting.wav'}")
-        wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
-                   what="the caller in the queue")
+        wait_queued(db)
         time.sleep(4.0)                               # the announcement (1 agent logged out: no wait said)
         telco.send("stop c1")
         time.sleep(0.1)
@@ -465,17 +439,10 @@ def test_an_abandoned_call_becomes_a_task_the_agent_calls_back_with_star_5(tmp_p
     with running_box(tmp_path, NO_SHORT_ABANDON) as box:
         telco = box.telco
         agent = logged_in_agent(box)
-        agent.send("off")
-        agent.expect("tone", name="dial", timeout=5)
-        agent.send("dtmf *32#")                          # 会议: nobody answers the next call
-        agent.expect("tone", name="ringback", timeout=5)
-        agent.send("on")
-        box.wait_trunk_up()
-        telco.send("call c1 96101 13800138000")
-        telco.expect("answered", id="c1")
+        dial_code(agent, "*32#")                          # 会议: nobody answers the next call
+        box.call_in()
         db = connect(box.data / "box.db")
-        wait_until(lambda: db.execute("SELECT 1 FROM queue_log WHERE kind = 'joined'").fetchone(),
-                   what="the caller in the queue")
+        wait_queued(db)
         telco.send("hangup c1 16")                       # gives up waiting: 未接来电
         telco.expect("released", id="c1")
         task = wait_until(lambda: db.execute("SELECT * FROM callback_tasks").fetchone(), what="the task")
