@@ -9,7 +9,8 @@ and never loop over samples in Python:
 - ``tones`` — call-progress tones to the Chinese standard, one ``ToneBank`` per box;
 - ``dsp``   — mixing, gain, levels in dBm0, silence detection, comfort noise;
 - ``music`` — music on hold (放松音乐) from 8 kHz mono WAV files, looped per channel;
-- ``dtmf``  — DTMF detection and generation (ITU-T Q.23/Q.24).
+- ``dtmf``  — DTMF detection and generation (ITU-T Q.23/Q.24);
+- ``caller_id`` — on-hook caller ID (MDMF over 1200 baud FSK) for analog phones.
 
 All of them are sans-I/O: no clocks, no files opened during a tick (music is loaded
 up front), time passed in as ``now`` where a core needs it.

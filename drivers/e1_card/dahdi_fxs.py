@@ -3,16 +3,24 @@
 **Never run against a real card** (see drivers/e1_card/dahdi.py); tested against the fake
 kernel in ``tests/drivers/e1_card/fake_dahdi.py``. An FXS module has FXO signalling
 (``fxoks=N``): RINGOFFHOOK → HookOff, ONHOOK → HookOn, WINKFLASH → Flash, DTMFUP and
-PULSEDIGIT → Digit; ring() is DAHDI_HOOK RING/RINGOFF; tone() is DAHDI_SENDTONE; the
-kernel sends no caller ID, so send_cid() keeps it for the media engine (take_cid()).
+PULSEDIGIT → Digit; ring() is DAHDI_HOOK RING/RINGOFF (the kernel rings in the tone zone's
+cadence, 1 s on / 4 s off for ``cn``); tone() is DAHDI_SENDTONE.
+
+The kernel sends no caller ID, so the port does: send_cid() prepares the FSK burst
+(appliance/media/caller_id.py) and, once the first ring ends (DAHDI_EVENT_RINGEROFF), waits
+500 ms and writes it block by block, one block per block read, so the line clocks it.
+Answering, ring(False) or a second ring that begins before it is through cancels it.
 """
 
 from __future__ import annotations
 
 import errno
 from collections import deque
+from collections.abc import Callable
+from datetime import datetime
 from typing import Final
 
+from appliance.media.caller_id import CallerIdError, caller_id_alaw
 from drivers.e1_card import dahdi_ioctl as kernel
 from drivers.e1_card.dahdi import _context, _fit, log
 from drivers.e1_card.dahdi_ioctl import ChannelFd, DeviceIO
@@ -31,6 +39,7 @@ from drivers.e1_card.fxs import (
     check_tone,
     parse_fxs_url,
 )
+from drivers.e1_card.g711 import ALAW_IDLE
 
 __all__ = ["DahdiFxsPort"]
 
@@ -43,12 +52,15 @@ _TONES: Final = {
     "congestion": kernel.DAHDI_TONE_CONGESTION,
     "none": kernel.DAHDI_TONE_STOP,
 }
+CID_DELAY_BLOCKS: Final = 25  # 500 ms of silence after the first ring (GR-30-CORE: at least 500 ms)
+CID_PREFILL_BLOCKS: Final = 2  # queued at once, so a late tick never leaves a gap in the FSK
 
 
 class DahdiFxsPort(FxsPort):
     """An analog FXS channel (``fxoks=N`` in system.conf); opened at construction."""
 
-    def __init__(self, url: str, *, io: DeviceIO | None = None) -> None:
+    def __init__(self, url: str, *, io: DeviceIO | None = None,
+                 now: Callable[[], datetime] = datetime.now) -> None:
         scheme, number = parse_fxs_url(url)  # argument checks before any I/O
         if scheme != "dahdi":
             raise ValueError(f"DahdiFxsPort needs a dahdi://chan/N URL, not {url!r}")
@@ -59,6 +71,10 @@ class DahdiFxsPort(FxsPort):
         self._ringing = False
         self._tone = "none"
         self._pending_cid: tuple[str, str] | None = None
+        self._now = now  # the date and time the caller ID shows
+        self._cid_burst = b""  # A-law, whole blocks
+        self._cid_sent: int | None = None  # bytes of the burst written; None until it starts
+        self._cid_wait = 0  # blocks of silence still to wait before the burst
         self._hardware_dtmf = False
         self._closed = False
         what = f"opening FXS channel {self._channo}"
@@ -112,13 +128,13 @@ class DahdiFxsPort(FxsPort):
 
     @property
     def pending_cid(self) -> tuple[str, str] | None:
-        """(number, name) waiting for the media engine to send, or None."""
+        """(number, name) of the caller ID not yet sent in full, or None."""
         return self._pending_cid
 
-    def take_cid(self) -> tuple[str, str] | None:
-        """The pending caller ID, cleared: the media engine calls this when it sends it."""
-        cid, self._pending_cid = self._pending_cid, None
-        return cid
+    @property
+    def sending_cid(self) -> bool:
+        """True from the end of the first ring until the caller ID burst is written."""
+        return self._cid_sent is not None
 
     # -- the interface ---------------------------------------------------------------------
 
@@ -134,6 +150,7 @@ class DahdiFxsPort(FxsPort):
             self._take_events()  # events come before the audio read after them
             if data is not None:
                 self._queue.append(Audio(_fit(data)))
+                self._send_cid_block()  # one block's time has passed on the line
         return self._queue.popleft() if self._queue else None
 
     def _take_events(self) -> None:
@@ -143,7 +160,14 @@ class DahdiFxsPort(FxsPort):
             flags, digit = event & _EVENT_FLAGS, chr(event & 0xFFFF)
             if event == kernel.DAHDI_EVENT_RINGOFFHOOK:
                 self._off_hook, self._ringing = True, False  # the card stops ringing on answer
+                self._cancel_cid("the phone was answered")
                 self._queue.append(HookOff())
+            elif event == kernel.DAHDI_EVENT_RINGEROFF:
+                if self._ringing and self._cid_burst and self._cid_sent is None:
+                    self._cid_sent, self._cid_wait = 0, CID_DELAY_BLOCKS  # the first ring is over
+            elif event == kernel.DAHDI_EVENT_RINGERON:
+                if self._cid_sent is not None:
+                    self._cancel_cid("the next ring began before it was through")
             elif event == kernel.DAHDI_EVENT_ONHOOK:
                 self._off_hook = False
                 self._queue.append(HookOn())
@@ -153,7 +177,7 @@ class DahdiFxsPort(FxsPort):
                 self._queue.append(Digit(digit))
             elif event == kernel.DAHDI_EVENT_REMOVED:
                 raise SpanError(f"FXS channel {self._channo}: the device was removed")
-            # DTMFDOWN, RINGERON/OFF, HOOKCOMPLETE and alarms need no action here.
+            # DTMFDOWN, HOOKCOMPLETE and alarms need no action here.
 
     def _hook(self, value: int, what: str) -> None:
         if self._closed:
@@ -168,11 +192,43 @@ class DahdiFxsPort(FxsPort):
         elif self._ringing:  # RINGOFF only while ringing: never disturb an answered line
             self._hook(kernel.DAHDI_RINGOFF, "stopping the ringing on")
             self._ringing = False
+            self._cancel_cid(None)
 
     def send_cid(self, number: str, name: str = "") -> None:
         if not isinstance(number, str) or not isinstance(name, str):
             raise ValueError(f"caller ID number and name are strings, not {number!r}, {name!r}")
+        when = self._now()
+        try:
+            burst = caller_id_alaw(number, name, when=when)
+        except CallerIdError as exc:  # e.g. a number with letters: the phone still rings
+            log.warning("FXS channel %d: %s; the caller ID says 'unavailable'", self._channo, exc)
+            burst = caller_id_alaw("", name, when=when)
+        self._cid_burst = burst.ljust(-(-len(burst) // FRAME_BYTES) * FRAME_BYTES, bytes([ALAW_IDLE]))
+        self._cid_sent = None
         self._pending_cid = (number, name)
+
+    def _send_cid_block(self) -> None:
+        if self._cid_sent is None:
+            return
+        if self._cid_wait:
+            self._cid_wait -= 1
+            if self._cid_wait:
+                return
+        for _ in range(CID_PREFILL_BLOCKS if self._cid_sent == 0 else 1):
+            block = self._cid_burst[self._cid_sent:self._cid_sent + FRAME_BYTES]
+            with _context(f"sending caller ID on FXS channel {self._channo}"):
+                if not self._chan.write(block):
+                    return  # buffers full: the same block again at the next tick
+            self._cid_sent += FRAME_BYTES
+            if self._cid_sent >= len(self._cid_burst):
+                log.debug("FXS channel %d: caller ID %s sent", self._channo, self._pending_cid)
+                self._cid_burst, self._cid_sent, self._pending_cid = b"", None, None
+                return
+
+    def _cancel_cid(self, why: str | None) -> None:
+        if why and self._cid_sent is not None:
+            log.warning("FXS channel %d: caller ID cancelled: %s", self._channo, why)
+        self._cid_burst, self._cid_sent, self._pending_cid = b"", None, None
 
     def tone(self, name: str) -> None:
         check_tone(name)
@@ -193,7 +249,7 @@ class DahdiFxsPort(FxsPort):
         frame = check_audio(frame)
         if self._closed:
             raise SpanError(f"writing FXS channel {self._channo}: the port is closed")
-        if self._tone != "none":  # a write would cancel the kernel's tone
+        if self._tone != "none" or self._cid_sent is not None:  # never cut a tone or the caller ID
             return
         with _context(f"writing FXS channel {self._channo}"):
             sent = self._chan.write(frame)

@@ -1,8 +1,7 @@
 """Cross-check with multimon-ng (Debian), an independent DTMF decoder, on the same generated audio.
 
-multimon-ng's raw input is 16-bit signed native-endian mono at 22050 Hz, so sox resamples
-our 8 kHz audio first. Both decoders must read the same random digit strings (levels,
-twist, durations and noise varied); on the talk-off corpus of test_dtmf_talkoff.py ours
+Both decoders must read the same random digit strings (levels, twist, durations
+and noise varied); on the talk-off corpus of test_dtmf_talkoff.py ours
 must find nothing, while multimon-ng's own false digits are only reported, not judged.
 
 What multimon-ng 1.2.0 said when this was written (run with -s to see it again):
@@ -17,27 +16,18 @@ What multimon-ng 1.2.0 said when this was written (run with -s to see it again):
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
+from multimon import multimon_lines
 from test_dtmf_detector import through_alaw
 from test_dtmf_talkoff import bank_detections, music_corpus, speech_corpus
 
 from appliance.media.dtmf import DIGITS, SAMPLE_RATE, detect_digits, dtmf_tone
 
-MULTIMON_RATE = 22050
-
 
 def multimon_digits(audio: np.ndarray) -> str:
     """The digits multimon-ng's DTMF demodulator reads in AUDIO (8 kHz int16)."""
-    resampled = subprocess.run(
-        ["sox", "-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16", "-c", "1", "-",
-         "-t", "raw", "-r", str(MULTIMON_RATE), "-e", "signed", "-b", "16", "-c", "1", "-"],
-        input=audio.astype(np.int16).tobytes(), capture_output=True, check=True).stdout
-    decoded = subprocess.run(["multimon-ng", "-q", "-c", "-a", "DTMF", "-t", "raw", "-"],
-                             input=resampled, capture_output=True, check=True).stdout.decode()
-    return "".join(line.split(":", 1)[1].strip() for line in decoded.splitlines()
+    return "".join(line.split(":", 1)[1].strip() for line in multimon_lines(audio, "DTMF")
                    if line.startswith("DTMF:"))
 
 

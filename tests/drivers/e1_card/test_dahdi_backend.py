@@ -433,15 +433,6 @@ def test_fxs_tones_come_from_the_tone_zone_and_hold_back_audio() -> None:
             port.tone("dial")
 
 
-def test_fxs_caller_id_waits_for_the_media_engine() -> None:
-    fake = fxs_system()
-    with DahdiFxsPort("dahdi://chan/2", io=fake) as port:
-        port.send_cid("13800138000", "张三")
-        assert port.pending_cid == ("13800138000", "张三")
-        assert port.take_cid() == ("13800138000", "张三") and port.pending_cid is None
-        assert fake.channel(2).written == []
-
-
 def test_fxs_errors_name_the_channel() -> None:
     with pytest.raises(SpanError, match=r"^opening FXS channel 3: \[Errno 2\] No such file or directory"):
         DahdiFxsPort("dahdi://chan/3", io=FakeDahdi(present=False))
