@@ -93,7 +93,9 @@ class Pbxd:
         while True:
             await asyncio.sleep(LIVE_INTERVAL)
             try:
-                self.bus.publish("pbx/live", self.call_path.acd.live_view())
+                view = self.call_path.acd.live_view()
+                view |= {"box_id": self.config.box.id, "trunks": self.trunks.states()}
+                self.bus.publish("pbx/live", view)
             except Exception:  # the wallboard may miss a beat; calls must not
                 log.exception("live view")
 

@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 import paho.mqtt.client as mqtt
 
+from appliance.bus import LocalBus
 from appliance.clock import iso, now_local
 from appliance.config import Config
 from appliance.logs import fields
@@ -24,6 +25,7 @@ from appliance.mqtt import make_client, parse_mqtt_url
 from appliance.store import LANES, OutboxRecord, open_store
 from appliance.store.outbox import DELETE_UPTO_SQL, FETCH_BATCH_SQL, record_from_row
 from appliance.sync.lanes import LaneSender
+from appliance.sync.live import LiveRelay, LiveViewError, hub_live
 
 log = logging.getLogger("syncd")
 
@@ -43,6 +45,8 @@ class SyncRuntime:
     wake: asyncio.Event | None = None
     published: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LANES, 0))
     deleted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LANES, 0))
+    live: LiveRelay = field(default_factory=LiveRelay)
+    live_sent: int = 0
 
 
 class Syncd:
@@ -104,14 +108,27 @@ class Syncd:
         await db.execute("PRAGMA busy_timeout = 10000")
         await db.execute("PRAGMA synchronous = FULL")  # see store.database: durability rule
         client = self._make_client()
+        bus = LocalBus(cfg.bus.mqtt_url, "syncd")
+        loop = self._loop
+
+        def on_live(_topic: str, view: Any) -> None:  # paho's thread
+            loop.call_soon_threadsafe(self._deliver, ("live", view))
+
+        bus.subscribe("pbx/live", on_live)
+        bus.start()
         started.set()
         try:
             await self._run(db, client)
         finally:
+            bus.stop()
             await self._publish_status(client, "offline")
             client.disconnect()
             client.loop_stop()
             await db.close()
+
+    def _deliver(self, item: tuple[str, Any]) -> None:
+        self.runtime.events.append(item)
+        self.runtime.wake.set()
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
@@ -122,14 +139,10 @@ class Syncd:
         root = topic_root(cfg.box.id)
         client.will_set(root + "status", json.dumps({"state": "offline", "box_id": cfg.box.id}),
                         qos=1, retain=True)
-        loop, rt = self._loop, self.runtime
-
-        def deliver(item: tuple[str, Any]) -> None:
-            rt.events.append(item)
-            rt.wake.set()
+        loop = self._loop
 
         def post(item: tuple[str, Any]) -> None:
-            loop.call_soon_threadsafe(deliver, item)
+            loop.call_soon_threadsafe(self._deliver, item)
 
         def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
             if reason.is_failure:
@@ -178,7 +191,10 @@ class Syncd:
                         sender.disconnected()
                 elif kind == "message":
                     await self._on_message(db, root, *data)
+                elif kind == "live":
+                    self._offer_live(data)
             now = loop.time()
+            self._send_live(client, root, now)
             if rt.connected:
                 for lane, sender in rt.senders.items():
                     if sender.can_send(now):
@@ -189,10 +205,24 @@ class Syncd:
                             sender.sent(batch[-1].seq, now)
             # New outbox rows are found by polling (cheap: one indexed query); network
             # events and stop wake the loop at once.
+            due = rt.live.next_due(now)
+            timeout = cfg.sync.poll_interval if due is None else min(due, cfg.sync.poll_interval)
             try:
-                await asyncio.wait_for(rt.wake.wait(), timeout=cfg.sync.poll_interval)
+                await asyncio.wait_for(rt.wake.wait(), timeout=timeout)
             except TimeoutError:
                 pass
+
+    def _offer_live(self, view: Any) -> None:
+        try:
+            self.runtime.live.offer(hub_live(self.config.box.id, view, iso(now_local())))
+        except LiveViewError as exc:  # e.g. another box's view on a lab broker they share
+            log.debug("live view not for the hub: %s", exc)
+
+    def _send_live(self, client: mqtt.Client, root: str, now: float) -> None:
+        payload = self.runtime.live.take(now, connected=self.runtime.connected)
+        if payload is not None:
+            client.publish(root + "live", json.dumps(payload, ensure_ascii=False), qos=0)
+            self.runtime.live_sent += 1
 
     async def _fetch(self, db: aiosqlite.Connection, lane: str) -> list[OutboxRecord]:
         async with db.execute(FETCH_BATCH_SQL, (lane, self.config.sync.batch_max)) as cur:

@@ -76,13 +76,53 @@ SCHEMAS: dict[str, Any] = {
                      "filters) for the next page; null on the last page"},
         },
     },
+    "LiveSummary": {
+        "type": "object", "nullable": True,
+        "description": "the box's newest live figures (sent every 2 s while it reaches the hub)",
+        "required": ["at", "calls_waiting", "received_at", "stale"],
+        "properties": {
+            "at": {"type": "string", "description": "the box's clock when pbxd took them"},
+            "calls_waiting": {"type": "integer", "minimum": 0},
+            "emergency_waiting": {"type": "integer", "minimum": 0},
+            "longest_wait_s": {"type": "number", "minimum": 0},
+            "agents_by_state": {"type": "object", "additionalProperties": {"type": "integer"},
+                                "description": "ready, busy, ringing, wrap_up, not_ready …: how many"},
+            "trunks_up": {"type": "integer", "minimum": 0},
+            "trunks_total": {"type": "integer", "minimum": 0},
+            "received_at": {"type": "string", "format": "date-time"},
+            "stale": {"type": "boolean", "description": "true: the box is offline or sent nothing "
+                      "for 10 s; the figures are old"},
+        },
+    },
+    "Live": {
+        "allOf": [_ref("LiveSummary"), {
+            "type": "object",
+            "properties": {
+                "box_id": {"type": "string"},
+                "agents": {"type": "array", "items": {"type": "object", "properties": {
+                    "agent_id": {"type": "string"}, "name": NULLABLE_STR, "state": {"type": "string"},
+                    "state_zh": NULLABLE_STR, "reason": NULLABLE_STR,
+                    "seconds": {"type": "number", "nullable": True}}}},
+                "waiting": {"type": "array", "items": {"type": "object", "properties": {
+                    "queue": {"type": "string"}, "priority": {"type": "string"},
+                    "position": {"type": "integer", "nullable": True},
+                    "wait_s": {"type": "number"}, "callback": {"type": "boolean", "nullable": True}}}},
+                "trunks": {"type": "array", "items": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "d_channel": {"type": "string", "enum": ["up", "down"]},
+                    "span_state": {"type": "string"},
+                    "alarms": {"type": "array", "items": {"type": "string"}},
+                    "idle_channels": {"type": "integer"}}}},
+            },
+        }],
+    },
     "Box": {
-        "type": "object", "required": ["box_id", "state"],
+        "type": "object", "required": ["box_id", "state", "live"],
         "properties": {
             "box_id": {"type": "string"},
             "state": {"type": "string", "enum": ["online", "offline", "unknown"]},
             "last_seen_at": {"type": "string", "format": "date-time", "nullable": True},
             "first_seen_at": {"type": "string", "format": "date-time", "nullable": True},
+            "live": _ref("LiveSummary"),
         },
     },
     "BoxList": {
@@ -141,6 +181,16 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "summary": "boxes with online state and last-seen time",
                 "operationId": "listBoxes",
                 "responses": {"200": _ok("BoxList", "all boxes"), **AUTH_ERRORS},
+            }},
+            "/boxes/{box_id}/live": {"get": {
+                "summary": "a box's newest live figures: agents by state, calls waiting, trunks",
+                "operationId": "getBoxLive",
+                "parameters": [{"name": "box_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[a-z0-9-]{3,64}$"}}],
+                "responses": {"200": _ok("Live", "the newest live figures"),
+                              "400": _error("a bad box id"),
+                              "404": _error("no such box, or it has sent no live figures yet"),
+                              **AUTH_ERRORS},
             }},
             "/openapi.json": {"get": {
                 "summary": "this document", "security": [], "operationId": "openapi",

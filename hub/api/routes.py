@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, jsonify
@@ -9,10 +10,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.api import bp
 from hub.api.openapi import openapi_document
-from hub.api.params import box_id_param, cursor_param, encode_cursor, limit_param, since_param
+from hub.api.params import (
+    BOX_ID_RE,
+    box_id_param,
+    cursor_param,
+    encode_cursor,
+    limit_param,
+    since_param,
+)
 from hub.auth import requires
 from hub.db import db, queries
-from hub.timeutil import to_shanghai_iso
+from hub.errors import ApiError, BadParameter
+from hub.timeutil import to_shanghai_iso, utc_now
 
 ALARM_FIELDS = ("id", "box_id", "account", "event_code", "qualifier", "zone", "partition",
                 "event_zh", "event_en", "category", "life_safety", "recognised", "receiver", "protocol")
@@ -27,12 +36,35 @@ def alarm_json(row: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def box_json(row: dict[str, Any]) -> dict[str, Any]:
+# A box sends its live figures every 2 s; three missed in a row and a wallboard says so.
+LIVE_STALE = timedelta(seconds=10)
+LIVE_SUMMARY = ("at", "calls_waiting", "emergency_waiting", "longest_wait_s", "agents_by_state",
+                "trunks_up", "trunks_total")
+
+
+def box_state(row: dict[str, Any]) -> str:
+    return row["state"] if row["state"] in ("online", "offline") else "unknown"
+
+
+def live_json(row: dict[str, Any], now: datetime, *, full: bool = False) -> dict[str, Any] | None:
+    """The box's newest live figures (the summary, or everything with FULL), or None."""
+    body = row.get("live")
+    if body is None:
+        return None
+    item = dict(body) if full else {key: body.get(key) for key in LIVE_SUMMARY}
+    received = row["live_received_at"]
+    item["received_at"] = to_shanghai_iso(received)
+    item["stale"] = box_state(row) != "online" or now - received > LIVE_STALE
+    return item
+
+
+def box_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {
         "box_id": row["box_id"],
-        "state": row["state"] if row["state"] in ("online", "offline") else "unknown",
+        "state": box_state(row),
         "last_seen_at": to_shanghai_iso(row["last_seen_at"]),
         "first_seen_at": to_shanghai_iso(row["first_seen_at"]),
+        "live": live_json(row, now),
     }
 
 
@@ -64,7 +96,23 @@ def list_alarms() -> Response:
 def list_boxes() -> Response:
     with db.engine.connect() as conn:
         rows = queries.list_boxes(conn)
-    return jsonify(items=[box_json(r) for r in rows], next=None)
+    now = utc_now()
+    return jsonify(items=[box_json(r, now) for r in rows], next=None)
+
+
+@bp.get("/boxes/<box_id>/live")
+@requires()
+def box_live(box_id: str) -> Response:
+    if not BOX_ID_RE.fullmatch(box_id):
+        raise BadParameter("box_id", "must be 3-64 characters of a-z, 0-9 and -")
+    with db.engine.connect() as conn:
+        row = queries.box(conn, box_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no box {box_id!r} has been seen")
+    live = live_json(row, utc_now(), full=True)
+    if live is None:
+        raise ApiError(404, "no_live_figures", f"box {box_id!r} has sent no live figures yet")
+    return jsonify(live)
 
 
 @bp.get("/openapi.json")

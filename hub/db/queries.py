@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.db.schema import alarms, boxes
+from hub.db.schema import alarms, box_live, boxes
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,21 @@ def list_alarms(conn: sa.Connection, *, box_id: str | None = None,
     return Page(rows, (rows[-1]["received_at"], rows[-1]["id"]) if more else None)
 
 
+def _boxes_with_live() -> sa.Select[Any]:
+    return (sa.select(boxes, box_live.c.body.label("live"),
+                      box_live.c.received_at.label("live_received_at"))
+            .select_from(boxes.outerjoin(box_live, box_live.c.box_id == boxes.c.box_id)))
+
+
 def list_boxes(conn: sa.Connection) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in conn.execute(sa.select(boxes).order_by(boxes.c.box_id))]
+    """Every box, with its newest live figures (``live``, ``live_received_at``) or None."""
+    return [dict(r._mapping) for r in conn.execute(_boxes_with_live().order_by(boxes.c.box_id))]
+
+
+def box(conn: sa.Connection, box_id: str) -> dict[str, Any] | None:
+    """One box as list_boxes gives it, or None."""
+    row = conn.execute(_boxes_with_live().where(boxes.c.box_id == box_id)).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def ping(conn: sa.Connection) -> None:

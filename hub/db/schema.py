@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-# Bump with each migration under hub/db/migrations (none yet: version 1 is the baseline).
-SCHEMA_VERSION = 1
+# Bump with each change; hub/db/migrate.py says what each version adds.
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -68,6 +68,16 @@ records = sa.Table(
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("ingested_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("box_id", "lane", "seq", name="uq_records_box_lane_seq"),
+)
+
+# Each box's newest live figures (CONTRACTS §6 `…/live`, QoS 0): one row per box,
+# overwritten, never history. AT is the box's clock, which orders two of them.
+box_live = sa.Table(
+    "box_live", metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("at", sa.String(64), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
 )
 
 # The highest seq per (box, lane) committed here: what the ack says (CONTRACTS §6).

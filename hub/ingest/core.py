@@ -21,10 +21,13 @@ LANES = ("alarm", "bulk")
 BOX_ID_RE = re.compile(r"[a-z0-9-]{3,64}")
 STATES = ("online", "offline")
 
+MAX_LIVE_BYTES = 256 * 1024  # a box's wallboard figures; anything bigger is not one
+
 SUBSCRIPTIONS = (
-    # Shared: N ingest workers split the batches between them.
+    # Shared: N ingest workers split the batches (and the live figures) between them.
     f"$share/ingest/{TOPIC_ROOT}/+/up/alarm",
     f"$share/ingest/{TOPIC_ROOT}/+/up/bulk",
+    f"$share/ingest/{TOPIC_ROOT}/+/live",
     # Not shared: every worker keeps box state; the writes are idempotent.
     f"{TOPIC_ROOT}/+/status",
 )
@@ -75,6 +78,16 @@ class UpdateStatus(Action):
 
 
 @dataclass(frozen=True)
+class UpdateLive(Action):
+    """Keep BODY as the box's newest live figures (an older one never replaces it)."""
+
+    box_id: str
+    at: str
+    body: dict[str, Any]
+    now: datetime
+
+
+@dataclass(frozen=True)
 class Reject(Action):
     """Invalid: log it with REASON, store nothing, ack nothing (the box will retry)."""
 
@@ -117,6 +130,10 @@ def decide(topic: str, payload: bytes, now: datetime, *, retained: bool = False)
     try:
         if rest == ["status"]:
             return _status(box_id, _json_object(payload), now, retained)
+        if rest == ["live"]:
+            if len(payload) > MAX_LIVE_BYTES:
+                raise _Invalid(f"live figures of {len(payload)} bytes (at most {MAX_LIVE_BYTES})")
+            return _live(box_id, _json_object(payload), now)
         if len(rest) == 2 and rest[0] == "up":
             if rest[1] == "pull":
                 return Ignore(topic, "pull requests are not served yet")
@@ -143,6 +160,30 @@ def _status(box_id: str, data: dict[str, Any], now: datetime, retained: bool) ->
     if state not in STATES:
         raise _Invalid(f"status state must be one of {STATES}, got {state!r}")
     return UpdateStatus(box_id, state, now, retained)
+
+
+def _live(box_id: str, data: dict[str, Any], now: datetime) -> UpdateLive:
+    if data.get("box_id") != box_id:
+        raise _Invalid(f"payload box_id {data.get('box_id')!r} != topic box id {box_id!r}")
+    at = data.get("at")
+    if not isinstance(at, str) or not 1 <= len(at) <= 64:
+        raise _Invalid("live.at must be a string of 1-64 characters")
+    for name in ("calls_waiting", "emergency_waiting", "trunks_up", "trunks_total"):
+        value = data.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _Invalid(f"live.{name} must be a non-negative integer, got {value!r}")
+    wait = data.get("longest_wait_s")
+    if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
+        raise _Invalid(f"live.longest_wait_s must be a non-negative number, got {wait!r}")
+    by_state = data.get("agents_by_state")
+    if not isinstance(by_state, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in by_state.values()):
+        raise _Invalid("live.agents_by_state must map states to non-negative integers")
+    for name in ("agents", "waiting", "trunks"):
+        rows = data.get(name)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise _Invalid(f"live.{name} must be a list of objects")
+    return UpdateLive(box_id, at, data, now)
 
 
 def _batch(box_id: str, lane: str, data: dict[str, Any], now: datetime) -> StoreBatch:

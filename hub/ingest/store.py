@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.db.schema import alarms, boxes, lane_acks, records
-from hub.ingest.core import StoreBatch, UpdateStatus
+from hub.db.schema import alarms, box_live, boxes, lane_acks, records
+from hub.ingest.core import StoreBatch, UpdateLive, UpdateStatus
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,21 @@ def _touch_box(conn: sa.Connection, box_id: str, now: Any, *, state_if_new: str)
         box_id=box_id, state=state_if_new, first_seen_at=now, last_seen_at=now)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["box_id"], set_={"last_seen_at": stmt.excluded.last_seen_at}))
+
+
+def apply_live(conn: sa.Connection, live: UpdateLive) -> bool:
+    """Keep the box's newest live figures; False when a newer one is already stored."""
+    stmt = _insert(conn, box_live).values(box_id=live.box_id, at=live.at, received_at=live.now,
+                                          body=live.body)
+    # Workers of a shared subscription may finish out of order: the box's own clock decides.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["box_id"],
+        set_={"at": stmt.excluded.at, "received_at": stmt.excluded.received_at,
+              "body": stmt.excluded.body},
+        where=box_live.c.at <= stmt.excluded.at)
+    newer = conn.execute(stmt.returning(box_live.c.box_id)).first() is not None  # not rowcount: see above
+    _touch_box(conn, live.box_id, live.now, state_if_new="online")
+    return newer
 
 
 def apply_status(conn: sa.Connection, status: UpdateStatus) -> None:

@@ -117,6 +117,15 @@ class IngestWorker:
                 return None
             log.info("box %s is %s%s", action.box_id, action.state,
                      " (retained)" if action.retained else "")
+        elif isinstance(action, core.UpdateLive):
+            try:
+                with self.engine.begin() as conn:
+                    newer = store.apply_live(conn, action)
+            except SQLAlchemyError as exc:  # the next one comes in a few seconds
+                log.error("box %s live figures not stored: %s", action.box_id, exc)
+                return None
+            if not newer:
+                log.debug("box %s live figures of %s: a newer one is stored", action.box_id, action.at)
         elif isinstance(action, core.Reject):
             log.warning("rejected message on %s: %s (not acked)", action.topic, action.reason)
         elif isinstance(action, core.Ignore):

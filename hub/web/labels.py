@@ -7,6 +7,9 @@ from typing import Any
 QUALIFIER_ZH = {"new": "新事件", "restore": "恢复", "previous": "先前报告"}
 BOX_STATE_ZH = {"online": "在线", "offline": "离线", "unknown": "未知"}
 UNRECOGNISED_ZH = "无法识别的信号"
+# The box's ACD states (appliance/acd/model.py AGENT_STATE_LABELS), in wallboard order.
+AGENT_STATE_ZH = {"ready": "示闲", "ringing": "振铃", "busy": "通话中", "wrapup": "话后处理",
+                  "not_ready": "示忙", "logged_out": "未登录"}
 
 
 def event_label(row: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Web views: the alarm list."""
+"""Web views: the alarm list and the district's live wallboard."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from hub.api.params import BOX_ID_RE
+from hub.api.routes import box_state, live_json
 from hub.auth import current_principal, requires
 from hub.db import db, queries
-from hub.timeutil import to_shanghai_display
+from hub.timeutil import to_shanghai_display, utc_now
 from hub.web import bp
-from hub.web.labels import event_label, qualifier_label
+from hub.web.labels import AGENT_STATE_ZH, BOX_STATE_ZH, event_label, qualifier_label
 
 PAGE_SIZE = 200
 REFRESH_SECONDS = 5
@@ -24,6 +25,19 @@ def _beijing(value: object) -> str:
 @bp.get("/")
 def index() -> Response:
     return redirect(url_for("web.alarms"))
+
+
+@bp.get("/live")
+@requires()
+def live() -> str:
+    """实时看板: each box's calls waiting, agents by state and trunks, as it last said."""
+    with db.engine.connect() as conn:
+        rows = queries.list_boxes(conn)
+    now = utc_now()
+    boxes = [{"box_id": r["box_id"], "state": box_state(r), "state_zh": BOX_STATE_ZH[box_state(r)],
+              "live": live_json(r, now)} for r in rows]
+    return render_template("web/live.html", boxes=boxes, states=AGENT_STATE_ZH,
+                           principal=current_principal(), refresh_seconds=REFRESH_SECONDS)
 
 
 @bp.get("/alarms")

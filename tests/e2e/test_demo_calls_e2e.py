@@ -140,6 +140,19 @@ def test_demo_emergency_call_in_is_an_alarm_at_the_hub_then_rings_all_agents(dis
     assert "带内 Contact ID" in inband["note"]
     assert (by_call["protocol"], inband["protocol"]) == ("emergency_call", "contact_id_inband")
 
+    # The box's live figures reach the hub's wallboards (CONTRACTS §6 …/live) through syncd.
+    def live_at_hub() -> dict[str, Any] | None:
+        [item] = [b for b in district.api("/api/v1/boxes")["items"] if b["box_id"] == box.box_id]
+        live = item["live"]
+        return live if live and live["trunks_up"] == 1 and live["calls_waiting"] == 0 else None
+
+    summary = wait_for(live_at_hub, 20, "the box's live figures at the hub", district)
+    assert (summary["trunks_total"], summary["stale"]) == (1, False)
+    full = district.api(f"/api/v1/boxes/{box.box_id}/live")
+    assert full["trunks"][0]["name"] == "span1" and full["trunks"][0]["d_channel"] == "up"
+    assert sorted(a["agent_id"] for a in full["agents"]) == ["8001", "8002"]
+    assert sum(full["agents_by_state"].values()) == 2 and all(a["state_zh"] for a in full["agents"])
+
 
 def test_demo_registry_registers_each_one_button_phone_on_the_trunk(tmp_path: Path) -> None:
     phones = demo_emergency_phones(2)

@@ -195,9 +195,9 @@ def test_boxes_show_state_and_times(client, auth, ingest, engine):
     items = client.get("/api/v1/boxes", headers=auth).json["items"]
     assert items == [
         {"box_id": "box-001", "state": "online", "first_seen_at": "2026-11-22T13:06:00+08:00",
-         "last_seen_at": "2026-11-22T13:06:00+08:00"},
+         "last_seen_at": "2026-11-22T13:06:00+08:00", "live": None},
         {"box_id": "box-002", "state": "offline", "first_seen_at": "2026-11-22T13:06:00+08:00",
-         "last_seen_at": None},
+         "last_seen_at": None, "live": None},
     ]
 
 

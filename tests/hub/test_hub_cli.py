@@ -39,12 +39,25 @@ def query(data_dir, sql):
 def test_init_db_is_idempotent(data_dir, capsys):
     assert main(["init-db"]) == 0
     assert main(["init-db"]) == 0
-    assert "schema version 1" in capsys.readouterr().out
-    assert query(data_dir, "SELECT version FROM schema_version") == [(1,)]
+    assert "schema version 2" in capsys.readouterr().out
+    assert query(data_dir, "SELECT version FROM schema_version") == [(2,)]
     tables = {r[0] for r in query(data_dir, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"boxes", "records", "lane_acks", "alarms", "users", "api_tokens",
+    assert {"boxes", "records", "lane_acks", "alarms", "users", "api_tokens", "box_live",
             "schema_version"} <= tables
     assert query(data_dir, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_init_db_brings_a_version_1_database_up_to_date(data_dir, capsys):
+    assert main(["init-db"]) == 0
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'hub.db'}")
+    with engine.begin() as conn:  # as a hub of version 1 left it
+        conn.execute(sa.text("DROP TABLE box_live"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 1"))
+    engine.dispose()
+    assert main(["init-db"]) == 0
+    assert "schema version 2" in capsys.readouterr().out.splitlines()[-1]
+    assert sorted(query(data_dir, "SELECT version FROM schema_version")) == [(1,), (2,)]
+    assert query(data_dir, "SELECT count(*) FROM box_live") == [(0,)]
 
 
 def test_database_url_wins_over_data_dir(data_dir, tmp_path, monkeypatch):

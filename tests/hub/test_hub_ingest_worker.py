@@ -146,3 +146,40 @@ def test_worker_waits_for_a_broker_that_is_not_up_yet(hub_dir, tmp_path):
         if process.poll() is None:
             process.kill()
     assert "ingest stopping" in log.read_text()
+
+
+@pytest.mark.timeout(60)
+def test_live_figures_are_kept_per_box_newest_first(mosquitto, worker, hub_dir):
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    box = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="box-live-1")
+    box.connect(mosquitto.host, mosquitto.port)
+    box.loop_start()
+    try:
+        def send(at, waiting):
+            body = {"box_id": "box-live-1", "format": 1, "at": at, "calls_waiting": waiting,
+                    "emergency_waiting": 0, "longest_wait_s": 0, "agents_by_state": {}, "trunks_up": 1,
+                    "trunks_total": 1, "agents": [], "waiting": [], "trunks": []}
+            box.publish("anxin/v1/box/box-live-1/live", json.dumps(body), qos=0).wait_for_publish(5)
+
+        engine = sa.create_engine(f"sqlite:///{hub_dir / 'hub.db'}")
+
+        def stored():
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT at FROM box_live WHERE box_id='box-live-1'")).scalar()
+
+        send("2026-12-01T14:00:02+08:00", 3)
+        deadline = time.monotonic() + 15
+        while stored() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        send("2026-12-01T14:00:01+08:00", 9)  # older (out of order): ignored
+        send("2026-12-01T14:00:04+08:00", 1)
+        while stored() != "2026-12-01T14:00:04+08:00" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stored() == "2026-12-01T14:00:04+08:00"
+        engine.dispose()
+    finally:
+        box.loop_stop()
+        box.disconnect()

@@ -83,3 +83,38 @@ def test_session_reads_the_api_and_logout_ends_it(client, login, ingest):
     client.post("/logout")
     assert client.get("/api/v1/alarms").status_code == 401
     assert client.get("/alarms").status_code == 302
+
+
+def test_live_wallboard_shows_each_boxs_figures_in_chinese(client, login, engine):
+    import json
+
+    from hub.ingest import core, store
+    from hub.timeutil import utc_now
+
+    def keep(box_id, **figures):
+        body = {"box_id": box_id, "format": 1, "at": "2026-12-01T14:00:02+08:00", "calls_waiting": 0,
+                "emergency_waiting": 0, "longest_wait_s": 0, "agents_by_state": {}, "trunks_up": 1,
+                "trunks_total": 1, "agents": [], "waiting": [], "trunks": []} | figures
+        action = core.decide(f"anxin/v1/box/{box_id}/live", json.dumps(body).encode(), utc_now())
+        with engine.begin() as conn:
+            store.apply_live(conn, action)
+
+    keep("box-001", calls_waiting=3, emergency_waiting=1, longest_wait_s=47.6,
+         agents_by_state={"ready": 2, "busy": 1, "not_ready": 1}, trunks_up=1, trunks_total=2)
+    keep("box-002")
+    with engine.begin() as conn:
+        store.apply_status(conn, core.UpdateStatus("box-002", "offline", utc_now(), retained=False))
+        store.apply_status(conn, core.UpdateStatus("box-003", "online", utc_now(), retained=False))
+    assert client.get("/live").status_code == 302  # login first
+    login()
+    page = client.get("/live").get_data(as_text=True)
+    assert "实时看板" in page and 'http-equiv="refresh"' in page
+    for header in ("社区设备", "排队", "紧急排队", "最长等待", "示闲", "通话中", "示忙", "中继"):
+        assert f"<th>{header}</th>" in page
+    first = page[page.index('data-box-id="box-001"'):page.index('data-box-id="box-002"')]
+    assert "life-safety" in first and "trunk-down" in first and "1/2 正常" in first
+    assert ">3</td>" in first and "48 秒" in first and "14:00:02" in first
+    second = page[page.index('data-box-id="box-002"'):page.index('data-box-id="box-003"')]
+    assert "离线" in second and "数据过时" in second and "stale" in second
+    assert "暂无实时数据" in page[page.index('data-box-id="box-003"'):]
+    assert "实时看板</a>" in client.get("/alarms").get_data(as_text=True)
