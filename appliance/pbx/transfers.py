@@ -13,7 +13,9 @@ Its actions become media-router roles and calls:
 - TransferBlind / TransferAttended → the agent's phone leaves the room and the ACD logs
   ``transferred`` (to ``blind:NUMBER`` / ``attended:NUMBER``; the agent goes to wrap-up).
   A blind transfer whose target then fails puts the caller back in the queue it came
-  from at priority elder (a new entry: the wait counts again from the requeue).
+  from at priority elder (a new entry: the wait counts again from the requeue). An
+  extension that does not answer within the queue's ring_timeout fails so (an outside
+  number fails by its outbound leg's own no-answer timeout).
 - After a transfer the caller and the third party talk until one hangs up: the third
   party hanging up sends the caller on through the flow (the survey), the caller
   hanging up clears the third party.
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from appliance.acd.engine import AcdError
 from appliance.acd.events import QueueEvent
+from appliance.acd.model import QueueConfig
 from appliance.pbx import phone_features as pf
 from appliance.pbx.outbound import OutCall
 
@@ -59,6 +62,7 @@ class FlashCall:
     transferred: bool = False             # the agent left; caller and third party remain
     promoted: bool = False                # the caller left; agent and third party remain
     timer: TimerHandle | None = None
+    transfer_timer: TimerHandle | None = None  # a blind transfer ringing an extension
 
 
 class FlashCalls:
@@ -126,6 +130,9 @@ class FlashCalls:
         if not fc.consult_up:
             self.acd.phones.stop_ring(url)
             fc.consult_up = True
+            if fc.transfer_timer is not None:
+                fc.transfer_timer.cancel()
+                fc.transfer_timer = None
             self.acd.phones.bridge(url, fc.call)
             if fc.transferred:
                 self._answered_after_transfer(fc)
@@ -294,6 +301,24 @@ class FlashCalls:
         log.info("转接 %s: 坐席 %s → %s (%s)", fc.call, fc.agent_id, number,
                  "盲转" if kind == "blind" else "咨询转接")
         self.acd.agent_transferred(fc.call, fc.url, f"{kind}:{number}")
+        if kind == "blind" and fc.consult_phone is not None and not fc.consult_up:
+            self._ring_transfer_target(fc, number)
+
+    def _ring_transfer_target(self, fc: FlashCall, number: str) -> None:
+        """Nobody at the extension: back to the queue after the queue's ring_timeout."""
+        queue = self.acd.joined.get(fc.call, (None, None))[0]
+        timeout = self.acd.config.queue(queue).ring_timeout if queue else QueueConfig.ring_timeout
+        loop = self.acd.loop
+        if loop is None:
+            return
+
+        def unanswered() -> None:
+            fc.transfer_timer = None
+            if self.by_call.get(fc.call) is fc and fc.transferred and not fc.consult_up:
+                log.warning("转接 %s: 分机 %s %.0f 秒无人接听, 重新排队", fc.call, number, timeout)
+                self._requeue(fc, "blind transfer not answered")
+
+        fc.transfer_timer = loop.call_later(timeout, unanswered)
 
     def _requeue(self, fc: FlashCall, reason: str) -> None:
         self._drop_consult(fc)
@@ -317,9 +342,10 @@ class FlashCalls:
         # transferred: the call stays in by_call until the caller or third party leaves
 
     def _forget(self, fc: FlashCall) -> None:
-        if fc.timer is not None:
-            fc.timer.cancel()
-            fc.timer = None
+        for timer in (fc.timer, fc.transfer_timer):
+            if timer is not None:
+                timer.cancel()
+        fc.timer = fc.transfer_timer = None
         if self.by_phone.get(fc.url) is fc:
             del self.by_phone[fc.url]
         if self.by_call.get(fc.call) is fc:

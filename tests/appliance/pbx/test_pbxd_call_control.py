@@ -405,6 +405,40 @@ def test_hook_flash_blind_transfer_to_an_outside_number(tmp_path: Path) -> None:
         assert json.loads(moved[0])["to"] == "blind:13900001111"
 
 
+SHORT_RING = general_queue("ring_timeout = 3", "wrapup = 1")
+
+
+def test_a_blind_transfer_to_an_extension_nobody_answers_goes_back_to_the_queue(tmp_path: Path) -> None:
+    with running_box(tmp_path, SHORT_RING, ports=2) as box:
+        telco = box.telco
+        agent, colleague = logged_in_agent(box), box.handset(port=1)
+        box.call_in()
+        agent.expect("cid", timeout=20)
+        agent.send("off")
+        time.sleep(0.3)
+        agent.send("flash")
+        agent.expect("tone", name="dial", timeout=5)
+        agent.send("dtmf 8002")
+        assert colleague.expect("cid", timeout=5)["name"] == "转接"
+        colleague.expect("ring", on=True, timeout=5)
+        agent.send("on")                                  # hang up while it rings: blind transfer
+        started = time.monotonic()
+        colleague.expect("ring", on=False, timeout=10)    # nobody there: it stops after ring_timeout …
+        assert time.monotonic() - started >= 2.0
+        again = agent.expect("cid", timeout=15)           # … and the caller is offered again
+        assert again["number"] == "13800138000"
+        agent.send("off")
+        db = connect(box.data / "box.db")
+        kinds = wait_until(lambda: (k := [r[0] for r in db.execute(
+            "SELECT kind FROM queue_log WHERE call_id IS NOT NULL AND kind != 'offered' ORDER BY id")])
+            and k.count("connected") == 2 and k, what="the caller connected again")
+        calls = [k for k in kinds if not k.startswith("wrapup")]   # the agent's own wrap-up aside
+        assert calls == ["joined", "connected", "transferred", "joined", "connected"]
+        moved = db.execute("SELECT data FROM queue_log WHERE kind = 'transferred'").fetchone()[0]
+        assert json.loads(moved)["to"] == "blind:8002"
+        telco.send("hangup c1 16")
+
+
 ANNOUNCING = general_queue('announce_every = 30')
 
 
