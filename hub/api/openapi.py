@@ -76,6 +76,63 @@ SCHEMAS: dict[str, Any] = {
                      "filters) for the next page; null on the last page"},
         },
     },
+    "Call": {
+        "type": "object", "required": ["id", "box_id", "call_id", "started_at"],
+        "properties": {
+            "id": {"type": "integer"}, "box_id": {"type": "string"}, "call_id": {"type": "string"},
+            "direction": {**NULLABLE_STR, "enum": ["in", "out", "internal", None]},
+            "span": NULLABLE_STR, "caller": NULLABLE_STR, "called": NULLABLE_STR,
+            "category": {**NULLABLE_STR, "description": "elder, vip, important, blacklist, unknown"},
+            "elder_id": NULLABLE_STR,
+            "started_at": {"type": "string", "format": "date-time"},
+            "answered_at": {"type": "string", "format": "date-time", "nullable": True},
+            "ended_at": {"type": "string", "format": "date-time", "nullable": True},
+            "ingested_at": {"type": "string", "format": "date-time"},
+            "ended_by": NULLABLE_STR,
+            "outcome": {**NULLABLE_STR, "description": "in: agent, callback, message, ivr, abandoned, "
+                        "no_answer, refused, blacklisted, failed; out: answered, busy, no_answer, "
+                        "cancelled, failed"},
+            "flow": NULLABLE_STR, "queue": NULLABLE_STR,
+            "queue_wait_s": {"type": "number", "nullable": True},
+            "agent": NULLABLE_STR,
+            "talk_s": {"type": "number", "nullable": True},
+            "survey_score": {"type": "integer", "nullable": True}, "survey_label": NULLABLE_STR,
+            "recording_id": NULLABLE_STR, "message_recording_id": NULLABLE_STR, "case_id": NULLABLE_STR,
+        },
+    },
+    "CallList": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Call")},
+                       "next": {**NULLABLE_STR, "description": "pass as `cursor` for the next page"}},
+    },
+    "QueueFigures": {
+        "type": "object",
+        "description": "the box's own definitions (docs/acd.md, Metrics); null where nothing to divide",
+        "properties": {
+            **{k: {"type": "integer"} for k in (
+                "offered", "answered", "answered_within_target", "abandoned", "short_abandoned",
+                "overflowed", "callbacks_requested", "waiting")},
+            **{k: {"type": "number", "nullable": True} for k in (
+                "service_level", "asa_s", "aht_s", "abandon_rate", "max_wait_s")},
+        },
+    },
+    "Kpi": {
+        "type": "object", "required": ["from", "to", "calls"],
+        "properties": {
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "box_id": NULLABLE_STR,
+            "sl_seconds": {"type": "number"}, "short_abandon_s": {"type": "number"},
+            "calls": _ref("QueueFigures"),
+            "by_queue": {"type": "object", "additionalProperties": _ref("QueueFigures")},
+            "by_box": {"type": "object", "additionalProperties": _ref("QueueFigures")},
+            "emergency": {"allOf": [_ref("QueueFigures")],
+                          "description": "the emergency queue: one-button phones and alarm callbacks"},
+            "occupancy": {"type": "number", "nullable": True},
+            "agent_hours": {"type": "object", "additionalProperties": {"type": "number"}},
+            "unreadable_events": {"type": "integer"},
+        },
+    },
     "LiveSummary": {
         "type": "object", "nullable": True,
         "description": "the box's newest live figures (sent every 2 s while it reaches the hub)",
@@ -181,6 +238,34 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "summary": "boxes with online state and last-seen time",
                 "operationId": "listBoxes",
                 "responses": {"200": _ok("BoxList", "all boxes"), **AUTH_ERRORS},
+            }},
+            "/calls": {"get": {
+                "summary": "call records (CDR), newest first",
+                "operationId": "listCalls",
+                "parameters": [{"$ref": f"#/components/parameters/{p}"}
+                               for p in ("box_id", "since", "limit", "cursor")],
+                "responses": {"200": _ok("CallList", "a page of call records"),
+                              "400": _error("a bad parameter (named in the message)"), **AUTH_ERRORS},
+            }},
+            "/reports/kpi": {"get": {
+                "summary": "service level, ASA, AHT, abandon rate and occupancy for calls that "
+                           "joined a queue in [from, to)",
+                "operationId": "kpiReport",
+                "parameters": [
+                    {"name": "from", "in": "query", "schema": {"type": "string"},
+                     "description": "ISO 8601 (naive: Beijing time); default today 00:00"},
+                    {"name": "to", "in": "query", "schema": {"type": "string"},
+                     "description": "ISO 8601; default now; at most 31 days after from"},
+                    {"$ref": "#/components/parameters/box_id"},
+                    {"name": "sl_seconds", "in": "query",
+                     "schema": {"type": "number", "minimum": 0, "maximum": 3600, "default": 20},
+                     "description": "the service level's answer target"},
+                    {"name": "short_abandon_s", "in": "query",
+                     "schema": {"type": "number", "minimum": 0, "maximum": 600, "default": 5},
+                     "description": "abandons sooner than this are left out"},
+                ],
+                "responses": {"200": _ok("Kpi", "the figures"),
+                              "400": _error("a bad parameter (named in the message)"), **AUTH_ERRORS},
             }},
             "/boxes/{box_id}/live": {"get": {
                 "summary": "a box's newest live figures: agents by state, calls waiting, trunks",

@@ -44,6 +44,25 @@ def since_param(name: str = "since") -> datetime | None:
                                  "e.g. 2026-11-22T13:05:00+08:00") from None
 
 
+def time_param(name: str, default: datetime) -> datetime:
+    """A time parameter (naive: Beijing time), DEFAULT when absent."""
+    return since_param(name) or default
+
+
+def seconds_param(name: str, default: float, maximum: float) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    problem = f"must be a number of seconds from 0 to {maximum:g}"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadParameter(name, problem) from None
+    if not 0 <= value <= maximum:  # also refuses nan
+        raise BadParameter(name, problem)
+    return value
+
+
 def box_id_param(name: str = "box_id") -> str | None:
     raw = request.args.get(name)
     if raw is None or raw == "":

@@ -16,12 +16,15 @@ from hub.api.params import (
     cursor_param,
     encode_cursor,
     limit_param,
+    seconds_param,
     since_param,
+    time_param,
 )
 from hub.auth import requires
 from hub.db import db, queries
 from hub.errors import ApiError, BadParameter
-from hub.timeutil import to_shanghai_iso, utc_now
+from hub.kpi import kpi_report
+from hub.timeutil import SHANGHAI, to_shanghai_iso, utc_now
 
 ALARM_FIELDS = ("id", "box_id", "account", "event_code", "qualifier", "zone", "partition",
                 "event_zh", "event_en", "category", "life_safety", "recognised", "receiver", "protocol")
@@ -89,6 +92,51 @@ def list_alarms() -> Response:
         page = queries.list_alarms(conn, box_id=box_id, since=since, limit=limit, after=after)
     next_cursor = encode_cursor(*page.after) if page.after else None
     return jsonify(items=[alarm_json(r) for r in page.rows], next=next_cursor)
+
+
+CALL_FIELDS = ("id", "box_id", "call_id", "direction", "span", "caller", "called", "category", "elder_id",
+               "ended_by", "outcome", "flow", "queue", "queue_wait_s", "agent", "talk_s", "survey_score",
+               "survey_label", "recording_id", "message_recording_id", "case_id")
+KPI_MAX_WINDOW = timedelta(days=31)
+KPI_FOLLOW = timedelta(days=1)  # a call that joined in the window is followed this long after it
+
+
+def call_json(row: dict[str, Any]) -> dict[str, Any]:
+    item = {key: row[key] for key in CALL_FIELDS}
+    for key in ("started_at", "answered_at", "ended_at", "ingested_at"):
+        item[key] = to_shanghai_iso(row[key])
+    return item
+
+
+@bp.get("/calls")
+@requires()
+def list_calls() -> Response:
+    box_id, since, limit, after = box_id_param(), since_param(), limit_param(), cursor_param()
+    with db.engine.connect() as conn:
+        page = queries.list_calls(conn, box_id=box_id, since=since, limit=limit, after=after)
+    next_cursor = encode_cursor(*page.after) if page.after else None
+    return jsonify(items=[call_json(r) for r in page.rows], next=next_cursor)
+
+
+@bp.get("/reports/kpi")
+@requires()
+def kpi() -> Response:
+    now = utc_now()
+    today = now.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = time_param("from", today), time_param("to", now)
+    box_id = box_id_param()
+    target = seconds_param("sl_seconds", 20.0, 3600.0)
+    short = seconds_param("short_abandon_s", 5.0, 600.0)
+    if end <= start:
+        raise BadParameter("to", "must be later than from")
+    if end - start > KPI_MAX_WINDOW:
+        raise BadParameter("to", f"at most {KPI_MAX_WINDOW.days} days after from")
+    with db.engine.connect() as conn:
+        events = queries.queue_events(conn, box_id=box_id, from_at=start.astimezone(SHANGHAI).isoformat(),
+                                      to_at=(end + KPI_FOLLOW).astimezone(SHANGHAI).isoformat())
+    report = kpi_report(events, start=start, end=end, service_level_target=target, short_abandon=short)
+    return jsonify({"from": to_shanghai_iso(start), "to": to_shanghai_iso(end), "box_id": box_id,
+                    "sl_seconds": target, "short_abandon_s": short, **report})
 
 
 @bp.get("/boxes")

@@ -1,6 +1,6 @@
 """Create the schema and record its version.
 
-Versions: 1 the baseline; 2 adds the table box_live. Both only add tables, which
+Versions: 1 the baseline; 2 adds the tables box_live and calls. Both only add tables, which
 create_all makes on an older database, so a step is recorded but runs no SQL of its own.
 """
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.db.schema import alarms, box_live, boxes
+from hub.db.schema import alarms, box_live, boxes, calls, records
 
 
 @dataclass(frozen=True)
@@ -21,27 +21,49 @@ class Page:
 def list_alarms(conn: sa.Connection, *, box_id: str | None = None,
                 since: datetime | None = None, limit: int = 100,
                 after: tuple[datetime, int] | None = None) -> Page:
-    """Alarms newest first by (received_at, id); AFTER continues a previous page.
+    """Alarms newest first by (received_at, id); AFTER continues a previous page."""
+    return _newest_first(conn, alarms, "received_at", box_id, since, limit, after)
 
-    Keyset rather than OFFSET pagination: new alarms arrive at the top all the time,
-    and an offset would shift under the reader and repeat or skip rows.
-    """
-    query = sa.select(alarms)
+
+def list_calls(conn: sa.Connection, *, box_id: str | None = None,
+               since: datetime | None = None, limit: int = 100,
+               after: tuple[datetime, int] | None = None) -> Page:
+    """Call records newest first by (started_at, id); AFTER continues a previous page."""
+    return _newest_first(conn, calls, "started_at", box_id, since, limit, after)
+
+
+def _newest_first(conn: sa.Connection, table: sa.Table, time_column: str, box_id: str | None,
+                  since: datetime | None, limit: int, after: tuple[datetime, int] | None) -> Page:
+    """Keyset rather than OFFSET pagination: new rows arrive at the top all the time, and
+    an offset would shift under the reader and repeat or skip rows."""
+    when = table.c[time_column]
+    query = sa.select(table)
     if box_id is not None:
-        query = query.where(alarms.c.box_id == box_id)
+        query = query.where(table.c.box_id == box_id)
     if since is not None:
-        query = query.where(alarms.c.received_at >= since)
+        query = query.where(when >= since)
     if after is not None:
         at, last_id = after
-        query = query.where(sa.or_(
-            alarms.c.received_at < at,
-            sa.and_(alarms.c.received_at == at, alarms.c.id < last_id),
-        ))
-    query = query.order_by(alarms.c.received_at.desc(), alarms.c.id.desc()).limit(limit + 1)
+        query = query.where(sa.or_(when < at, sa.and_(when == at, table.c.id < last_id)))
+    query = query.order_by(when.desc(), table.c.id.desc()).limit(limit + 1)
     rows = [dict(r._mapping) for r in conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows, (rows[-1]["received_at"], rows[-1]["id"]) if more else None)
+    return Page(rows, (rows[-1][time_column], rows[-1]["id"]) if more else None)
+
+
+def queue_events(conn: sa.Connection, *, box_id: str | None, from_at: str,
+                 to_at: str) -> list[tuple[str, dict[str, Any]]]:
+    """(box_id, body) of every queue_event / agent_event record stamped in [FROM_AT, TO_AT),
+    oldest first. The stamps are the boxes' ISO 8601 text, all in +08:00, so text order
+    is time order."""
+    query = (sa.select(records.c.box_id, records.c.body)
+             .where(records.c.kind.in_(("queue_event", "agent_event")),
+                    records.c.at >= from_at, records.c.at < to_at)
+             .order_by(records.c.box_id, records.c.lane, records.c.seq))
+    if box_id is not None:
+        query = query.where(records.c.box_id == box_id)
+    return [(r.box_id, r.body) for r in conn.execute(query)]
 
 
 def _boxes_with_live() -> sa.Select[Any]:

@@ -118,6 +118,41 @@ alarms = sa.Table(
     sa.Index("ix_alarms_box_received", "box_id", "received_at", "id"),
 )
 
+# Call records (kind "call", the box's CDR): every trunk call in and out, internal calls.
+calls = sa.Table(
+    "calls", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("box_id", sa.String(64), nullable=False),
+    sa.Column("lane", sa.String(8), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("call_id", sa.String(128), nullable=False),
+    sa.Column("direction", sa.String(16)),
+    sa.Column("span", sa.String(64)),
+    sa.Column("caller", sa.String(64)),
+    sa.Column("called", sa.String(64)),
+    sa.Column("category", sa.String(32)),
+    sa.Column("elder_id", sa.String(64)),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("answered_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("ended_by", sa.String(32)),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("flow", sa.String(64)),
+    sa.Column("queue", sa.String(64)),
+    sa.Column("queue_wait_s", sa.Float),
+    sa.Column("agent", sa.String(64)),
+    sa.Column("talk_s", sa.Float),
+    sa.Column("survey_score", sa.Integer),
+    sa.Column("survey_label", sa.String(64)),
+    sa.Column("recording_id", sa.String(128)),
+    sa.Column("message_recording_id", sa.String(128)),
+    sa.Column("case_id", sa.String(64)),
+    sa.Column("ingested_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("box_id", "call_id", name="uq_calls_box_call"),
+    sa.Index("ix_calls_started", "started_at", "id"),
+    sa.Index("ix_calls_box_started", "box_id", "started_at", "id"),
+)
+
 users = sa.Table(
     "users", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.ingest.projection import alarm_row
+from hub.ingest.projection import alarm_row, call_row
 
 TOPIC_ROOT = "anxin/v1/box"
 LANES = ("alarm", "bulk")
@@ -54,8 +54,9 @@ class StoreBatch(Action):
     lane: str
     records: tuple[Record, ...]
     now: datetime
-    # seq -> row for the alarms table; written only when its record is new.
+    # seq -> row for the alarms / calls table; written only when its record is new.
     alarms: dict[int, dict[str, Any]] = field(default_factory=dict)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -198,18 +199,22 @@ def _batch(box_id: str, lane: str, data: dict[str, Any], now: datetime) -> Store
     for before, after in zip(records, records[1:], strict=False):
         if after.seq <= before.seq:
             raise _Invalid(f"seqs not strictly increasing: {before.seq} then {after.seq}")
-    alarms: dict[int, dict[str, Any]] = {}
+    projected: dict[str, dict[int, dict[str, Any]]] = {"alarm": {}, "call": {}}
     warnings: list[str] = []
     for rec in records:
-        if rec.kind != "alarm":
+        project = PROJECTIONS.get(rec.kind)
+        if project is None:
             continue  # other kinds are kept in records only, for now
-        row, problem = alarm_row(box_id, lane, rec.seq, rec.record_id, rec.at, rec.body, now)
+        row, problem = project(box_id, lane, rec.seq, rec.record_id, rec.at, rec.body, now)
         if row is not None:
-            alarms[rec.seq] = row
+            projected[rec.kind][rec.seq] = row
         if problem:
-            # Stored in records anyway: a malformed alarm must not block the lane.
+            # Stored in records anyway: a malformed record must not block the lane.
             warnings.append(f"seq {rec.seq}: {problem}")
-    return StoreBatch(box_id, lane, records, now, alarms, tuple(warnings))
+    return StoreBatch(box_id, lane, records, now, projected["alarm"], projected["call"], tuple(warnings))
+
+
+PROJECTIONS = {"alarm": alarm_row, "call": call_row}
 
 
 def _record(index: int, item: Any) -> Record:

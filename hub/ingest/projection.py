@@ -1,4 +1,5 @@
-"""Alarm records (kind "alarm") projected onto the `alarms` table's columns."""
+"""Records projected onto their tables' columns: alarms (kind "alarm") and call records
+(kind "call", the box's CDR)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,49 @@ def alarm_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: A
         "note": _text(body.get("note")),
     }
     for column, limit in TEXT_FIELDS.items():
+        value = _text(body.get(column))
+        if value is not None and len(value) > limit:
+            problems.append(f"{column} longer than {limit}; cut")
+            value = value[:limit]
+        row[column] = value
+    return row, "; ".join(problems) or None
+
+
+CALL_TEXT_FIELDS = {
+    "direction": 16, "span": 64, "caller": 64, "called": 64, "category": 32, "elder_id": 64,
+    "ended_by": 32, "outcome": 32, "flow": 64, "queue": 64, "agent": 64, "survey_label": 64,
+    "recording_id": 128, "message_recording_id": 128, "case_id": 64,
+}
+
+
+def call_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: Any,
+             now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """(row, problem), as lenient as alarm_row: a bad field costs that field."""
+    if not isinstance(body, dict):
+        return None, "call body is not an object; kept in records only"
+    call_id = body.get("call_id") or record_id
+    if not isinstance(call_id, str) or len(call_id) > 128:
+        return None, "call_id is not a string of at most 128 characters"
+    problems = []
+    started_at = _time(body.get("started_at")) or _time(at)
+    if started_at is None:
+        problems.append("no valid started_at; using the ingest time")
+        started_at = now
+    row: dict[str, Any] = {"box_id": box_id, "lane": lane, "seq": seq, "call_id": call_id,
+                           "started_at": started_at, "ingested_at": now}
+    for column in ("answered_at", "ended_at"):
+        row[column] = _time(body.get(column))
+        if body.get(column) is not None and row[column] is None:
+            problems.append(f"{column} is not an ISO 8601 time with an offset; dropped")
+    for column in ("queue_wait_s", "talk_s"):
+        value = body.get(column)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        row[column] = float(value) if ok else None
+        if value is not None and not ok:
+            problems.append(f"{column} is not a number of seconds; dropped")
+    score = body.get("survey_score")
+    row["survey_score"] = score if isinstance(score, int) and not isinstance(score, bool) else None
+    for column, limit in CALL_TEXT_FIELDS.items():
         value = _text(body.get(column))
         if value is not None and len(value) > limit:
             problems.append(f"{column} longer than {limit}; cut")

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.db.schema import alarms, box_live, boxes, lane_acks, records
+from hub.db.schema import alarms, box_live, boxes, calls, lane_acks, records
 from hub.ingest.core import StoreBatch, UpdateLive, UpdateStatus
 
 
@@ -56,6 +56,9 @@ def apply_batch(conn: sa.Connection, batch: StoreBatch) -> BatchOutcome:
         if seq in batch.alarms:
             conn.execute(_insert(conn, alarms).values(**batch.alarms[seq])
                          .on_conflict_do_nothing(index_elements=["signal_id"]))
+        if seq in batch.calls:
+            conn.execute(_insert(conn, calls).values(**batch.calls[seq])
+                         .on_conflict_do_nothing(index_elements=["box_id", "call_id"]))
     _touch_box(conn, batch.box_id, now, state_if_new="online")
     upto = _raise_mark(conn, batch, now)
     return BatchOutcome(len(new_seqs), len(batch.records) - len(new_seqs), upto, previous)

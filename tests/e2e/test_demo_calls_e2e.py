@@ -20,8 +20,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -139,6 +141,17 @@ def test_demo_emergency_call_in_is_an_alarm_at_the_hub_then_rings_all_agents(dis
     assert "一键通电话呼入" in by_call["note"] and phone.number in by_call["note"]
     assert "带内 Contact ID" in inband["note"]
     assert (by_call["protocol"], inband["protocol"]) == ("emergency_call", "contact_id_inband")
+
+    # Its call record and its queue log on the bulk lane: the hub lists the call and counts it.
+    [at_hub] = wait_for(lambda: district.api(f"/api/v1/calls?box_id={box.box_id}")["items"], 30,
+                        "the call record at the hub", district)
+    assert (at_hub["call_id"], at_hub["queue"], at_hub["outcome"]) == (call["call_id"], "emergency", "agent")
+    an_hour_ago = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=1)).replace(tzinfo=None)
+    query = f"box_id={box.box_id}&from={an_hour_ago.isoformat(timespec='seconds')}"
+    kpi = wait_for(lambda: (r := district.api(f"/api/v1/reports/kpi?{query}"))["emergency"]["answered"] and r,
+                   30, "the emergency call in the hub's figures", district)
+    assert (kpi["emergency"]["offered"], kpi["emergency"]["abandoned"]) == (1, 0)
+    assert kpi["emergency"]["asa_s"] == pytest.approx(at_hub["queue_wait_s"], abs=0.05)
 
     # The box's live figures reach the hub's wallboards (CONTRACTS §6 …/live) through syncd.
     def live_at_hub() -> dict[str, Any] | None:
