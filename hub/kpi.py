@@ -31,6 +31,8 @@ def queue_events(box_events: Iterable[tuple[str, Any]]) -> tuple[list[QueueEvent
             call, agent, data = body.get("call_id"), body.get("agent_id"), body.get("data") or {}
             if not isinstance(data, dict):
                 raise ValueError("data is not an object")
+            if not all(v is None or isinstance(v, str) for v in (call, agent, body.get("queue"))):
+                raise ValueError("call_id, agent_id and queue are strings")
             events.append(QueueEvent(at.timestamp(), body["kind"], f"{box_id}/{call}" if call else None,
                                      body.get("queue"), f"{box_id}/{agent}" if agent else None, data))
         except (KeyError, TypeError, ValueError):

@@ -194,6 +194,7 @@ class AcdService:
             except AcdError as exc:  # transferred already: the engine is done with it
                 log.info("ACD %s: %s", call_name, exc)
             self.owners.pop(call_name, None)
+            self.joined.pop(call_name, None)
             self.callers.pop(call_name, None)
             self._settle()
             return
@@ -211,6 +212,7 @@ class AcdService:
         except AcdError as exc:  # already over in the engine (overflowed in the same tick …)
             log.info("ACD %s: %s", call_name, exc)
         self.owners.pop(call_name, None)
+        self.joined.pop(call_name, None)
         self.callers.pop(call_name, None)
         self._settle()
 
@@ -275,6 +277,7 @@ class AcdService:
         self.phones.unbridge(url)
         self.sessions.call_ended(call_name)
         owner = self.owners.pop(call_name, None)
+        self.joined.pop(call_name, None)
         self.callers.pop(call_name, None)
         leg = self.callback_legs.pop(call_name, None)
         if leg is not None:
@@ -456,6 +459,7 @@ class AcdService:
             self._leg_calls.pop(leg.name, None)
             leg.hangup()
         owner = self.owners.pop(call_name, None)
+        self.joined.pop(call_name, None)
         self.callers.pop(call_name, None)
         if owner is not None:
             owner.acd_agent_left(call_name)
@@ -489,6 +493,7 @@ class AcdService:
         except AcdError as exc:
             log.warning("ACD %s: 无法重新排队 (%s): %s", call_name, reason, exc)
             owner = self.owners.pop(call_name, None)
+            self.joined.pop(call_name, None)
             if owner is not None:
                 owner.acd_agent_left(call_name)
         self._settle()
@@ -686,6 +691,7 @@ class AcdService:
                 log.info("ACD %s: 溢出到队列 %s (%s)", action.call_id, action.rule.target, action.reason)
                 return  # the engine moved it itself
             owner = self.owners.pop(action.call_id, None)
+            self.joined.pop(action.call_id, None)
             self.callers.pop(action.call_id, None)
             if owner is not None:
                 owner.acd_overflow(action.call_id, action.rule, action.reason)
@@ -776,6 +782,7 @@ class AcdService:
             del self.talking[key]
             self.router.disconnect(("call", call_id))
             owner = self.owners.pop(call_id, None)
+            self.joined.pop(call_id, None)
             self.callers.pop(call_id, None)
             self._guard(lambda now: self.engine.completed(call_id, now, by="agent"))
             if owner is not None:

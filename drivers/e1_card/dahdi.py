@@ -46,8 +46,8 @@ only where the card has a detector: DAHDI_TONEDETECT is tried, with mute; otherw
 digits stay in-band for the media layer). ring() is DAHDI_HOOK DAHDI_RING/DAHDI_RINGOFF;
 the card trips the ringer itself on off-hook. tone() is DAHDI_SENDTONE from the tone zone
 (load ``cn`` in system.conf); while a tone plays write_audio() drops frames, as any write
-cancels a kernel tone. The kernel sends no caller ID: send_cid() keeps it as
-``pending_cid`` for the media engine to modulate (FSK before the second ring); take_cid().
+cancels a kernel tone. The kernel sends no caller ID: the port writes it as FSK after
+the first ring (dahdi_fxs.py, appliance/media/caller_id.py).
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
+from appliance.clock import now_local
 from appliance.media.caller_id import CallerIdError, caller_id_alaw
 from drivers.e1_card import dahdi_ioctl as kernel
 from drivers.e1_card.dahdi import _context, _fit, log
@@ -60,7 +61,7 @@ class DahdiFxsPort(FxsPort):
     """An analog FXS channel (``fxoks=N`` in system.conf); opened at construction."""
 
     def __init__(self, url: str, *, io: DeviceIO | None = None,
-                 now: Callable[[], datetime] = datetime.now) -> None:
+                 now: Callable[[], datetime] = now_local) -> None:
         scheme, number = parse_fxs_url(url)  # argument checks before any I/O
         if scheme != "dahdi":
             raise ValueError(f"DahdiFxsPort needs a dahdi://chan/N URL, not {url!r}")
@@ -71,7 +72,7 @@ class DahdiFxsPort(FxsPort):
         self._ringing = False
         self._tone = "none"
         self._pending_cid: tuple[str, str] | None = None
-        self._now = now  # the date and time the caller ID shows
+        self._now = now  # the date and time the caller ID shows: the centre's (Beijing) time
         self._cid_burst = b""  # A-law, whole blocks
         self._cid_sent: int | None = None  # bytes of the burst written; None until it starts
         self._cid_wait = 0  # blocks of silence still to wait before the burst

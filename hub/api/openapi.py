@@ -143,7 +143,8 @@ SCHEMAS: dict[str, Any] = {
             "emergency_waiting": {"type": "integer", "minimum": 0},
             "longest_wait_s": {"type": "number", "minimum": 0},
             "agents_by_state": {"type": "object", "additionalProperties": {"type": "integer"},
-                                "description": "ready, busy, ringing, wrap_up, not_ready …: how many"},
+                                "description": "ready, ringing, busy, wrapup, not_ready, "
+                                               "logged_out: how many"},
             "trunks_up": {"type": "integer", "minimum": 0},
             "trunks_total": {"type": "integer", "minimum": 0},
             "received_at": {"type": "string", "format": "date-time"},

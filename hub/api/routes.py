@@ -98,7 +98,10 @@ CALL_FIELDS = ("id", "box_id", "call_id", "direction", "span", "caller", "called
                "ended_by", "outcome", "flow", "queue", "queue_wait_s", "agent", "talk_s", "survey_score",
                "survey_label", "recording_id", "message_recording_id", "case_id")
 KPI_MAX_WINDOW = timedelta(days=31)
-KPI_FOLLOW = timedelta(days=1)  # a call that joined in the window is followed this long after it
+# A call that joined in the window is followed this long after it; events this long
+# before it are read too, so a call that joined earlier is not counted and an agent's
+# log-in before the window is seen (a shift is shorter).
+KPI_FOLLOW = timedelta(days=1)
 
 
 def call_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -131,9 +134,13 @@ def kpi() -> Response:
         raise BadParameter("to", "must be later than from")
     if end - start > KPI_MAX_WINDOW:
         raise BadParameter("to", f"at most {KPI_MAX_WINDOW.days} days after from")
+    try:
+        from_at = (start - KPI_FOLLOW).astimezone(SHANGHAI).isoformat()
+        to_at = (end + KPI_FOLLOW).astimezone(SHANGHAI).isoformat()
+    except OverflowError:
+        raise BadParameter("to", "must be a date between the years 1 and 9998") from None
     with db.engine.connect() as conn:
-        events = queries.queue_events(conn, box_id=box_id, from_at=start.astimezone(SHANGHAI).isoformat(),
-                                      to_at=(end + KPI_FOLLOW).astimezone(SHANGHAI).isoformat())
+        events = queries.queue_events(conn, box_id=box_id, from_at=from_at, to_at=to_at)
     report = kpi_report(events, start=start, end=end, service_level_target=target, short_abandon=short)
     return jsonify({"from": to_shanghai_iso(start), "to": to_shanghai_iso(end), "box_id": box_id,
                     "sl_seconds": target, "short_abandon_s": short, **report})

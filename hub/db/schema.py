@@ -68,6 +68,7 @@ records = sa.Table(
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("ingested_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("box_id", "lane", "seq", name="uq_records_box_lane_seq"),
+    sa.Index("ix_records_kind_at", "kind", "at"),  # the KPI report reads the queue log by time
 )
 
 # Each box's newest live figures (CONTRACTS §6 `…/live`, QoS 0): one row per box,

@@ -79,7 +79,10 @@ def call_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: An
         if value is not None and not ok:
             problems.append(f"{column} is not a number of seconds; dropped")
     score = body.get("survey_score")
-    row["survey_score"] = score if isinstance(score, int) and not isinstance(score, bool) else None
+    ok = isinstance(score, int) and not isinstance(score, bool) and 0 <= score <= 100
+    row["survey_score"] = score if ok else None  # a key the caller pressed, 1 … 9
+    if score is not None and not ok:
+        problems.append("survey_score is not a small number; dropped")
     for column, limit in CALL_TEXT_FIELDS.items():
         value = _text(body.get(column))
         if value is not None and len(value) > limit:
@@ -92,7 +95,8 @@ def call_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: An
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    # PostgreSQL text takes no NUL: one would fail the batch and stall the lane.
+    return (value if isinstance(value, str) else str(value)).replace("\x00", "")
 
 
 def _bool(value: Any) -> bool | None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from hub.db.schema import alarms, box_live, boxes, calls, lane_acks, records
 from hub.ingest.core import StoreBatch, UpdateLive, UpdateStatus
+
+# Two copies of live figures further apart than this, by the hub's clock, are not a reordering.
+LIVE_REORDER_WINDOW = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,14 @@ def apply_live(conn: sa.Connection, live: UpdateLive) -> bool:
     """Keep the box's newest live figures; False when a newer one is already stored."""
     stmt = _insert(conn, box_live).values(box_id=live.box_id, at=live.at, received_at=live.now,
                                           body=live.body)
-    # Workers of a shared subscription may finish out of order: the box's own clock decides.
+    # Workers of a shared subscription may finish out of order: the box's own clock decides,
+    # unless the stored figures are old by our clock (the box's clock was stepped back).
     stmt = stmt.on_conflict_do_update(
         index_elements=["box_id"],
         set_={"at": stmt.excluded.at, "received_at": stmt.excluded.received_at,
               "body": stmt.excluded.body},
-        where=box_live.c.at <= stmt.excluded.at)
+        where=sa.or_(box_live.c.at <= stmt.excluded.at,
+                     box_live.c.received_at < live.now - LIVE_REORDER_WINDOW))
     newer = conn.execute(stmt.returning(box_live.c.box_id)).first() is not None  # not rowcount: see above
     _touch_box(conn, live.box_id, live.now, state_if_new="online")
     return newer

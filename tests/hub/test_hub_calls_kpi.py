@@ -155,3 +155,42 @@ def test_the_openapi_document_describes_calls_and_kpi(client) -> None:
     document = client.get("/api/v1/openapi.json").json
     validate(document)
     assert {"/calls", "/reports/kpi"} <= set(document["paths"])
+
+
+def test_a_call_record_that_would_not_fit_a_column_does_not_stall_the_lane(client, auth, ingest) -> None:
+    outcome = ingest([call_record(1, "span1-7", survey_score=3_000_000_000, caller="1380\x000138000")],
+                     lane="bulk")
+    assert (outcome.new, outcome.upto) == (1, 1)  # stored and acked
+    [call] = client.get("/api/v1/calls", headers=auth).json["items"]
+    assert call["survey_score"] is None and call["caller"] == "13800138000"
+
+
+def test_a_call_that_joined_before_the_window_is_not_counted_in_it(client, auth, ingest) -> None:
+    ingest(as_records(box_events()), lane="bulk")
+    # From 10:00:03: c1 (joined 10:00:00, answered 10:00:05) belongs to the hour before.
+    report = client.get("/api/v1/reports/kpi?from=2026-12-01T10:00:03&to=2026-12-01T11:00:03",
+                        headers=auth).json
+    assert report["calls"]["offered"] == 3 and report["calls"]["answered"] == 1
+    before = client.get("/api/v1/reports/kpi?from=2026-12-01T09:00:03&to=2026-12-01T10:00:03",
+                        headers=auth).json
+    assert before["calls"]["offered"] == 1 and before["calls"]["answered"] == 1
+    # The agent logged in at 09:59, before the window: logged in from its start to 10:59 (3,537 s).
+    own = overall_occupancy(agent_occupancy(box_events(), start=T0 + 3, end=T0 + 3603)).occupancy
+    assert report["occupancy"] == pytest.approx(own) == pytest.approx(190 / 3537)
+
+
+def test_an_event_with_a_queue_that_is_not_a_name_is_unreadable(client, auth, ingest) -> None:
+    records = as_records(box_events())
+    records.append({"seq": 99, "kind": "queue_event", "id": "q99", "at": "2026-12-01T10:30:00+08:00",
+                    "body": {"at": "2026-12-01T10:30:00+08:00", "kind": "joined", "call_id": "c9",
+                             "queue": ["general"], "agent_id": None, "data": {}}})
+    ingest(records, lane="bulk")
+    report = client.get("/api/v1/reports/kpi?from=2026-12-01T09:00:00&to=2026-12-01T12:00:00",
+                        headers=auth).json
+    assert report["unreadable_events"] == 1 and report["calls"]["offered"] == 4
+
+
+def test_a_far_future_window_is_a_named_error(client, auth) -> None:
+    response = client.get("/api/v1/reports/kpi?from=9999-12-30T00:00:00&to=9999-12-31T00:00:00",
+                          headers=auth)
+    assert response.status_code == 400 and response.json["message"].startswith("to:")

@@ -52,12 +52,16 @@ def test_init_db_brings_a_version_1_database_up_to_date(data_dir, capsys):
     engine = sa.create_engine(f"sqlite:///{data_dir / 'hub.db'}")
     with engine.begin() as conn:  # as a hub of version 1 left it
         conn.execute(sa.text("DROP TABLE box_live"))
+        conn.execute(sa.text("DROP INDEX ix_records_kind_at"))
         conn.execute(sa.text("UPDATE schema_version SET version = 1"))
     engine.dispose()
     assert main(["init-db"]) == 0
     assert "schema version 2" in capsys.readouterr().out.splitlines()[-1]
     assert sorted(query(data_dir, "SELECT version FROM schema_version")) == [(1,), (2,)]
     assert query(data_dir, "SELECT count(*) FROM box_live") == [(0,)]
+    assert query(data_dir, "SELECT name FROM sqlite_master WHERE name = 'ix_records_kind_at'") == \
+        [("ix_records_kind_at",)]
+    assert main(["init-db"]) == 0  # and again: nothing to do, no error
 
 
 def test_database_url_wins_over_data_dir(data_dir, tmp_path, monkeypatch):

@@ -174,10 +174,12 @@ def test_live_figures_are_kept_per_box_newest_first(mosquitto, worker, hub_dir):
         deadline = time.monotonic() + 15
         while stored() is None and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert stored() == "2026-12-01T14:00:02+08:00"
         send("2026-12-01T14:00:01+08:00", 9)  # older (out of order): ignored
         send("2026-12-01T14:00:04+08:00", 1)
         while stored() != "2026-12-01T14:00:04+08:00" and time.monotonic() < deadline:
-            time.sleep(0.1)
+            assert stored() != "2026-12-01T14:00:01+08:00"
+            time.sleep(0.05)
         assert stored() == "2026-12-01T14:00:04+08:00"
         engine.dispose()
     finally:

@@ -128,3 +128,11 @@ def test_the_openapi_document_describes_live_figures_and_stays_valid(client) -> 
     assert "/boxes/{box_id}/live" in document["paths"]
     assert document["components"]["schemas"]["Box"]["properties"]["live"] == {
         "$ref": "#/components/schemas/LiveSummary"}
+
+
+def test_a_box_whose_clock_stepped_back_is_not_frozen_out(client, auth, engine) -> None:
+    keep(engine, live_payload(at="2026-12-01T14:30:00+08:00"), now=utc_now() - timedelta(seconds=30))
+    # NTP stepped the box's clock back 20 minutes: its figures are older by its clock, newer by ours.
+    assert keep(engine, live_payload(at="2026-12-01T14:10:00+08:00", calls_waiting=7))
+    live = client.get("/api/v1/boxes/box-001/live", headers=auth).json
+    assert (live["at"], live["calls_waiting"], live["stale"]) == ("2026-12-01T14:10:00+08:00", 7, False)
