@@ -37,9 +37,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from appliance.clock import SHANGHAI, now_local
 from appliance.media.dtmf import digit_frequencies
 from appliance.registry import COLUMNS as REGISTRY_COLUMNS
 from drivers.alarm_phone.contact_id import EVENT_CODES, ContactIdMessage, encode_dtmf
@@ -728,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     emergency_phones: dict[str, list[EmergencyPhone]] = {}
     calls_stop = threading.Event()
     acked = {"n": 0}
+    started = now_local()
     try:
         print("正在启动安心演示区 Starting the Anxin demo district …", flush=True)
         district.start_broker()
@@ -753,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
             "\n安心演示区已运行 The Anxin demo district is running\n"
             f"  区级平台 Hub web:  {district.hub_url}/alarms   "
             f"(用户 user: demo  密码 password: {password})\n"
+            f"  实时看板 Wallboard: {district.hub_url}/live\n"
             f"  接口 API:          {district.hub_url}/api/v1/alarms   "
             f"(Authorization: Bearer {district.token})\n"
             f"  接口文档 OpenAPI:  {district.hub_url}/api/v1/openapi.json\n"
@@ -804,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n演示结束 Demo finished: {acked['n']} signals acknowledged by the boxes, "
               f"{at_hub} alarms at the hub", flush=True)
         records = print_call_summary(district, callers)
+        print_hub_figures(district, started)
         placed = sum(c.script.counts.placed for c in callers)
         ok = at_hub > 0 and (placed == 0 or records > 0)
         return 0 if ok or not args.duration else 1
@@ -853,6 +858,31 @@ def print_call_summary(district: District, callers: list[BoxCalls]) -> int:
         if counts.emergency:
             print_emergency_summary(district, caller, rows)
     return total
+
+
+def print_hub_figures(district: District, started: datetime) -> None:
+    """The district's figures for this run, as the hub's report gives them (the boxes' queue
+    logs may still be on their way: syncd sends them within a second or two)."""
+    since = started.astimezone(SHANGHAI).replace(tzinfo=None).isoformat(timespec="seconds")
+    try:
+        kpi = district.api(f"/api/v1/reports/kpi?from={since}")
+    except (OSError, ValueError) as exc:
+        print(f"区级平台报表 Hub figures: ? ({exc})", flush=True)
+        return
+    calls = kpi["calls"]
+
+    def share(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.0f} %"
+
+    def seconds(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f} s"
+
+    print(f"区级平台报表 Hub figures: {calls['offered']} calls queued 排队, "
+          f"{calls['answered']} answered 接通, "
+          f"service level 接通率 ({kpi['sl_seconds']:.0f} s) {share(calls['service_level'])}, "
+          f"ASA 平均应答 {seconds(calls['asa_s'])}, AHT 平均处理 {seconds(calls['aht_s'])}, "
+          f"abandoned 放弃 {share(calls['abandon_rate'])}; occupancy 占用率 {share(kpi['occupancy'])}",
+          flush=True)
 
 
 def print_emergency_summary(district: District, caller: BoxCalls, rows: list[dict[str, Any]]) -> None:
