@@ -9,6 +9,7 @@ only within a box, so each gets its box as a prefix before the boxes' events are
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -50,8 +51,40 @@ def figures(m: QueueMetrics) -> dict[str, Any]:
     }
 
 
+def missed_calls(task_records: Iterable[tuple[str, Any]], *, start: datetime,
+                 end: datetime) -> dict[str, Any]:
+    """未接来电回访: the callback tasks created in [START, END) as their last record says
+    (each ``callback_task`` record carries the whole task, in the box's order)."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for box_id, body in task_records:
+        task = body.get("task") if isinstance(body, dict) else None
+        if isinstance(task, dict) and isinstance(task.get("task_id"), str):
+            latest[(box_id, task["task_id"])] = task
+    created = closed = reached = 0
+    to_close: list[float] = []
+    for task in latest.values():
+        try:
+            made = datetime.fromisoformat(task["created_at"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not start <= made < end:
+            continue
+        created += 1
+        if task.get("outcome") is not None:
+            closed += 1
+            reached += task["outcome"] == "reached"
+            try:
+                to_close.append((datetime.fromisoformat(task["closed_at"]) - made).total_seconds())
+            except (KeyError, TypeError, ValueError):
+                pass
+    return {"tasks": created, "closed": closed, "reached": reached, "open": created - closed,
+            "response_rate": closed / created if created else None,
+            "median_close_s": statistics.median(to_close) if to_close else None}
+
+
 def kpi_report(box_events: Iterable[tuple[str, Any]], *, start: datetime, end: datetime,
-               service_level_target: float, short_abandon: float) -> dict[str, Any]:
+               service_level_target: float, short_abandon: float,
+               task_records: Iterable[tuple[str, Any]] = ()) -> dict[str, Any]:
     """Figures for the calls that joined a queue in [START, END): all boxes together, per
     queue and per box, the agents' occupancy, and the emergency queue's (alarms calling in)."""
     events, skipped = queue_events(box_events)
@@ -73,5 +106,6 @@ def kpi_report(box_events: Iterable[tuple[str, Any]], *, start: datetime, end: d
         "occupancy": occupancy.occupancy,
         "agent_hours": {"logged_in": occupancy.logged_in_s / 3600, "paused": occupancy.paused_s / 3600,
                         "working": occupancy.working_s / 3600},
+        "missed_calls": missed_calls(task_records, start=start, end=end),
         "unreadable_events": skipped,
     }

@@ -129,6 +129,15 @@ SCHEMAS: dict[str, Any] = {
             "emergency": {"allOf": [_ref("QueueFigures")],
                           "description": "the emergency queue: one-button phones and alarm callbacks"},
             "occupancy": {"type": "number", "nullable": True},
+            "missed_calls": {
+                "type": "object", "description": "未接来电回访: callback tasks created in the window",
+                "properties": {
+                    **{k: {"type": "integer"} for k in ("tasks", "closed", "reached", "open")},
+                    "response_rate": {"type": "number", "nullable": True,
+                                      "description": "closed ÷ created (the seed's target: 100 %)"},
+                    "median_close_s": {"type": "number", "nullable": True},
+                },
+            },
             "agent_hours": {"type": "object", "additionalProperties": {"type": "number"}},
             "unreadable_events": {"type": "integer"},
         },

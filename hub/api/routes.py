@@ -141,7 +141,10 @@ def kpi() -> Response:
         raise BadParameter("to", "must be a date between the years 1 and 9998") from None
     with db.engine.connect() as conn:
         events = queries.queue_events(conn, box_id=box_id, from_at=from_at, to_at=to_at)
-    report = kpi_report(events, start=start, end=end, service_level_target=target, short_abandon=short)
+        tasks = queries.queue_events(conn, box_id=box_id, from_at=from_at, to_at=to_at,
+                                     kinds=("callback_task",))
+    report = kpi_report(events, start=start, end=end, service_level_target=target, short_abandon=short,
+                        task_records=tasks)
     return jsonify({"from": to_shanghai_iso(start), "to": to_shanghai_iso(end), "box_id": box_id,
                     "sl_seconds": target, "short_abandon_s": short, **report})
 

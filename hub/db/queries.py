@@ -52,14 +52,13 @@ def _newest_first(conn: sa.Connection, table: sa.Table, time_column: str, box_id
     return Page(rows, (rows[-1][time_column], rows[-1]["id"]) if more else None)
 
 
-def queue_events(conn: sa.Connection, *, box_id: str | None, from_at: str,
-                 to_at: str) -> list[tuple[str, dict[str, Any]]]:
-    """(box_id, body) of every queue_event / agent_event record stamped in [FROM_AT, TO_AT),
-    oldest first. The stamps are the boxes' ISO 8601 text, all in +08:00, so text order
-    is time order."""
+def queue_events(conn: sa.Connection, *, box_id: str | None, from_at: str, to_at: str,
+                 kinds: tuple[str, ...] = ("queue_event", "agent_event")) -> list[tuple[str, Any]]:
+    """(box_id, body) of every record of KINDS stamped in [FROM_AT, TO_AT), in each box's
+    order. The stamps are the boxes' ISO 8601 text, all in +08:00, so text order is time
+    order."""
     query = (sa.select(records.c.box_id, records.c.body)
-             .where(records.c.kind.in_(("queue_event", "agent_event")),
-                    records.c.at >= from_at, records.c.at < to_at)
+             .where(records.c.kind.in_(kinds), records.c.at >= from_at, records.c.at < to_at)
              .order_by(records.c.box_id, records.c.lane, records.c.seq))
     if box_id is not None:
         query = query.where(records.c.box_id == box_id)

@@ -194,3 +194,43 @@ def test_a_far_future_window_is_a_named_error(client, auth) -> None:
     response = client.get("/api/v1/reports/kpi?from=9999-12-30T00:00:00&to=9999-12-31T00:00:00",
                           headers=auth)
     assert response.status_code == 400 and response.json["message"].startswith("to:")
+
+
+def task_records() -> list[dict]:
+    """Three missed calls' tasks through the box's own book, each step's records as
+    appliance/pbx/callback_tasks.py sends them right after it: one reached after 10 min,
+    one closed no_answer after 15 min (from its own creation: 13 min 20 s), one still open."""
+    from appliance.acd.missed import MissedCalls
+    from appliance.pbx.callback_tasks import task_body
+
+    book, out = MissedCalls(), []
+
+    def sent() -> None:
+        for event in book.events():
+            at = stamp(event.at)
+            out.append({"seq": len(out) + 1, "kind": "callback_task", "id": f"t{len(out) + 1}", "at": at,
+                        "body": {"event": event.kind, "at": at, "data": dict(event.data),
+                                 "task": task_body(book.task(event.task_id))}})
+
+    book.agent_logged_in("1001", T0 - 60)
+    sent()
+    for i, number in enumerate(("13900000001", "13900000002", "13900000003")):
+        book.add(f"c{i}", number, "general", T0 + 100 * i, 30.0, "abandoned")
+        sent()
+    first, second, _ = (t.task_id for t in book.open_tasks())
+    book.close(first, "reached", T0 + 600, "1001")
+    sent()
+    book.close(second, "no_answer", T0 + 900, "1001")
+    sent()
+    return out
+
+
+def test_missed_calls_response_rate_from_the_boxs_callback_tasks(client, auth, ingest) -> None:
+    ingest(task_records(), lane="bulk")
+    report = client.get("/api/v1/reports/kpi?from=2026-12-01T09:00:00&to=2026-12-01T12:00:00",
+                        headers=auth).json
+    assert report["missed_calls"] == {"tasks": 3, "closed": 2, "reached": 1, "open": 1,
+                                      "response_rate": pytest.approx(2 / 3), "median_close_s": 700.0}
+    later = client.get("/api/v1/reports/kpi?from=2026-12-01T11:00:00&to=2026-12-01T12:00:00",
+                       headers=auth).json
+    assert later["missed_calls"]["tasks"] == 0 and later["missed_calls"]["response_rate"] is None
