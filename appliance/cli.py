@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                "anxin-box blacklist add|remove|list --config PATH (骚扰电话 blacklist); "
                "anxin-box agents|agent-state|supervise|dial --config PATH (班长席: wallboard, "
                "agent states, 监听/耳语/强插/拦截, click-to-call); "
-               "anxin-box tasks|task-close|task-reassign|task-dial --config PATH (未接来电回访)")
+               "anxin-box tasks|task-close|task-reassign|task-dial --config PATH (未接来电回访); "
+               "anxin-box fxs-test URL (a technician's test of a phone on an FXS port)")
     p.add_argument("daemon", choices=[*DAEMONS, "all"], help="which daemon to run")
     p.add_argument("--config", required=True, type=Path, help="box config (TOML)")
     p.add_argument("--check", action="store_true",
@@ -130,8 +131,46 @@ def prompts(argv: list[str]) -> int:
     return 0
 
 
+def fxs_test(argv: list[str]) -> int:
+    """`anxin-box fxs-test URL`: ring a phone on an FXS port with caller ID, see it answered,
+    read its keys and see it put down (on site, before pbxd owns the port)."""
+    p = argparse.ArgumentParser(
+        prog="anxin-box fxs-test",
+        description="坐席话机测试 Test an agent's phone on an FXS port: ringer, caller ID, hook, keys.")
+    p.add_argument("url", help="dahdi://chan/N (a card's FXS port) or sim://PATH (a simulated one)")
+    p.add_argument("--cid", default="13800138000", help="the caller ID number to show (default %(default)s)")
+    p.add_argument("--name", default="ANXIN TEST", help="the caller ID name (ASCII; default %(default)s)")
+    p.add_argument("--ring-timeout", type=float, default=30.0, help="seconds to ring (default %(default)s)")
+    args = p.parse_args(argv)
+    from drivers.e1_card.errors import SpanError
+    from drivers.e1_card.fxs import open_fxs
+    from drivers.e1_card.port_test import run_port_test
+    try:
+        port = open_fxs(args.url)
+    except ValueError as exc:
+        print(f"anxin-box fxs-test: {exc}", file=sys.stderr)
+        return 2
+    except SpanError as exc:
+        hint = "（端口被占用：pbxd 是否在运行？ is pbxd running?）" if "resource busy" in str(exc) else ""
+        print(f"anxin-box fxs-test: {exc}{hint}", file=sys.stderr)
+        return 1
+    try:
+        result = run_port_test(port, cid_number=args.cid, cid_name=args.name, ring_timeout=args.ring_timeout,
+                               say=lambda line: print(line, flush=True))
+    except (SpanError, ValueError) as exc:
+        print(f"anxin-box fxs-test: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        port.close()
+    return 0 if result.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fxs-test"]:
+        return fxs_test(argv[1:])
     if argv[:1] == ["import-registry"]:
         return import_registry(argv[1:])
     if argv[:1] == ["recording"]:
