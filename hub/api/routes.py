@@ -134,6 +134,14 @@ def kpi() -> Response:
         raise BadParameter("to", "must be later than from")
     if end - start > KPI_MAX_WINDOW:
         raise BadParameter("to", f"at most {KPI_MAX_WINDOW.days} days after from")
+    report = kpi_figures(box_id, start, end, target, short)
+    return jsonify({"from": to_shanghai_iso(start), "to": to_shanghai_iso(end), "box_id": box_id,
+                    "sl_seconds": target, "short_abandon_s": short, **report})
+
+
+def kpi_figures(box_id: str | None, start: datetime, end: datetime, target: float,
+                short: float) -> dict[str, Any]:
+    """hub/kpi.py's report over the records of [START - a day, END + a day)."""
     try:
         from_at = (start - KPI_FOLLOW).astimezone(SHANGHAI).isoformat()
         to_at = (end + KPI_FOLLOW).astimezone(SHANGHAI).isoformat()
@@ -143,10 +151,8 @@ def kpi() -> Response:
         events = queries.queue_events(conn, box_id=box_id, from_at=from_at, to_at=to_at)
         tasks = queries.queue_events(conn, box_id=box_id, from_at=from_at, to_at=to_at,
                                      kinds=("callback_task",))
-    report = kpi_report(events, start=start, end=end, service_level_target=target, short_abandon=short,
-                        task_records=tasks)
-    return jsonify({"from": to_shanghai_iso(start), "to": to_shanghai_iso(end), "box_id": box_id,
-                    "sl_seconds": target, "short_abandon_s": short, **report})
+    return kpi_report(events, start=start, end=end, service_level_target=target, short_abandon=short,
+                      task_records=tasks)
 
 
 @bp.get("/boxes")

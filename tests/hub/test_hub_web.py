@@ -118,3 +118,41 @@ def test_live_wallboard_shows_each_boxs_figures_in_chinese(client, login, engine
     assert "离线" in second and "数据过时" in second and "stale" in second
     assert "暂无实时数据" in page[page.index('data-box-id="box-003"'):]
     assert "实时看板</a>" in client.get("/alarms").get_data(as_text=True)
+
+
+def test_calls_page_lists_call_records_in_chinese(client, login, ingest):
+    from test_hub_calls_kpi import call_record
+
+    ingest([call_record(1, "span1-1", queue="emergency", category="elder"),
+            call_record(2, "span1-2", outcome="abandoned", agent=None, talk_s=None, queue_wait_s=31.26,
+                        survey_label=None)], lane="bulk")
+    assert client.get("/calls").status_code == 302
+    login()
+    page = client.get("/calls").get_data(as_text=True)
+    for header in ("开始时间", "社区设备", "方向", "主叫", "来电类别", "排队等待", "坐席", "通话时长", "结果",
+                   "满意度"):
+        assert f"<th>{header}</th>" in page
+    assert "2026-12-01 10:01:00" in page and "呼入" in page and "登记老人" in page
+    assert "坐席接听" in page and "放弃" in page and "31.3 秒" in page and "40 秒" in page and "满意" in page
+    assert 'class="life-safety"' in page  # the emergency queue's call
+    assert "暂无通话记录" in client.get("/calls?box_id=box-009").get_data(as_text=True)
+
+
+def test_reports_page_shows_a_days_figures(client, login, ingest):
+    from test_hub_calls_kpi import as_records, box_events, task_records
+
+    ingest(as_records(box_events()), lane="bulk")
+    ingest(task_records(), box_id="box-002", lane="bulk")
+    login()
+    page = client.get("/reports?day=2026-12-01").get_data(as_text=True)
+    for header in ("排队呼叫", "接通", "接通率", "平均应答", "平均处理", "放弃率", "短放弃", "最长等待"):
+        assert f"<th>{header}</th>" in page
+    total = page[page.index("<td>合计</td>"):page.index("</tr>", page.index("<td>合计</td>"))]
+    assert ">4<" in total and ">2<" in total and "33.3%" in total
+    assert "17.5 秒" in total and "95.0 秒" in total
+    assert "队列 紧急" in page and "队列 综合" in page and "设备 box-001" in page
+    assert "66.7%" in page  # the missed calls' response rate (box-002's three tasks, two closed)
+    empty = client.get("/reports?day=2026-11-30").get_data(as_text=True)
+    assert "—" in empty and ">0<" in empty
+    assert client.get("/reports?day=not-a-day").status_code == 200  # today's, not an error
+    assert "统计报表</a>" in client.get("/alarms").get_data(as_text=True)
