@@ -220,6 +220,17 @@ AUTH_ERRORS = {"401": _error("missing or invalid credentials"),
                "403": _error("the role may not do this")}
 
 
+def _newest_first_list(summary: str, operation: str, schema: str, description: str) -> dict[str, Any]:
+    """A list endpoint paged by box_id, since, limit and cursor (routes.newest_first_page)."""
+    return {"get": {
+        "summary": summary, "operationId": operation,
+        "parameters": [{"$ref": f"#/components/parameters/{p}"}
+                       for p in ("box_id", "since", "limit", "cursor")],
+        "responses": {"200": _ok(schema, description),
+                      "400": _error("a bad parameter (named in the message)"), **AUTH_ERRORS},
+    }}
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
@@ -235,28 +246,15 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "responses": {"200": _ok("Health", "healthy"),
                               "503": _ok("Health", "the database is unreachable")},
             }},
-            "/alarms": {"get": {
-                "summary": "signals received from alarm equipment, newest first",
-                "operationId": "listAlarms",
-                "parameters": [{"$ref": f"#/components/parameters/{p}"}
-                               for p in ("box_id", "since", "limit", "cursor")],
-                "responses": {"200": _ok("AlarmList", "a page of alarms"),
-                              "400": _error("a bad parameter (named in the message)"),
-                              **AUTH_ERRORS},
-            }},
+            "/alarms": _newest_first_list("signals received from alarm equipment, newest first",
+                                          "listAlarms", "AlarmList", "a page of alarms"),
             "/boxes": {"get": {
                 "summary": "boxes with online state and last-seen time",
                 "operationId": "listBoxes",
                 "responses": {"200": _ok("BoxList", "all boxes"), **AUTH_ERRORS},
             }},
-            "/calls": {"get": {
-                "summary": "call records (CDR), newest first",
-                "operationId": "listCalls",
-                "parameters": [{"$ref": f"#/components/parameters/{p}"}
-                               for p in ("box_id", "since", "limit", "cursor")],
-                "responses": {"200": _ok("CallList", "a page of call records"),
-                              "400": _error("a bad parameter (named in the message)"), **AUTH_ERRORS},
-            }},
+            "/calls": _newest_first_list("call records (CDR), newest first", "listCalls", "CallList",
+                                         "a page of call records"),
             "/reports/kpi": {"get": {
                 "summary": "service level, ASA, AHT, abandon rate and occupancy for calls that "
                            "joined a queue in [from, to)",

@@ -6,30 +6,38 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from flask import request
 
 from hub.errors import BadParameter
 from hub.timeutil import SHANGHAI, parse_iso
 
+T = TypeVar("T", int, float)
 BOX_ID_RE = re.compile(r"[a-z0-9-]{3,64}")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def limit_param(name: str = "limit") -> int:
+def _number_param(name: str, convert: Callable[[str], T], default: T, low: T, high: T, problem: str) -> T:
+    """NAME converted, DEFAULT when absent; BadParameter(PROBLEM) unless LOW <= it <= HIGH."""
     raw = request.args.get(name)
     if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    problem = f"must be an integer between 1 and {MAX_LIMIT}"
+        return default
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
         raise BadParameter(name, problem) from None
-    if not 1 <= value <= MAX_LIMIT:
+    if not low <= value <= high:  # also refuses a float nan
         raise BadParameter(name, problem)
     return value
+
+
+def limit_param(name: str = "limit") -> int:
+    return _number_param(name, int, DEFAULT_LIMIT, 1, MAX_LIMIT,
+                         f"must be an integer between 1 and {MAX_LIMIT}")
 
 
 def since_param(name: str = "since") -> datetime | None:
@@ -50,17 +58,8 @@ def time_param(name: str, default: datetime) -> datetime:
 
 
 def seconds_param(name: str, default: float, maximum: float) -> float:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    problem = f"must be a number of seconds from 0 to {maximum:g}"
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadParameter(name, problem) from None
-    if not 0 <= value <= maximum:  # also refuses nan
-        raise BadParameter(name, problem)
-    return value
+    return _number_param(name, float, default, 0.0, maximum,
+                         f"must be a number of seconds from 0 to {maximum:g}")
 
 
 def box_id_param(name: str = "box_id") -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,15 +84,21 @@ def health() -> tuple[Response, int]:
     return jsonify(ok=True, db="ok", version=version), 200
 
 
-@bp.get("/alarms")
-@requires()
-def list_alarms() -> Response:
+def newest_first_page(list_rows: Callable[..., queries.Page],
+                      to_json: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+    """A list endpoint's page: box_id, since, limit and cursor from the query string."""
     # Parse every parameter before touching the database: a bad one is a 400, always.
     box_id, since, limit, after = box_id_param(), since_param(), limit_param(), cursor_param()
     with db.engine.connect() as conn:
-        page = queries.list_alarms(conn, box_id=box_id, since=since, limit=limit, after=after)
+        page = list_rows(conn, box_id=box_id, since=since, limit=limit, after=after)
     next_cursor = encode_cursor(*page.after) if page.after else None
-    return jsonify(items=[alarm_json(r) for r in page.rows], next=next_cursor)
+    return jsonify(items=[to_json(r) for r in page.rows], next=next_cursor)
+
+
+@bp.get("/alarms")
+@requires()
+def list_alarms() -> Response:
+    return newest_first_page(queries.list_alarms, alarm_json)
 
 
 CALL_FIELDS = ("id", "box_id", "call_id", "direction", "span", "caller", "called", "category", "elder_id",
@@ -114,11 +121,7 @@ def call_json(row: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/calls")
 @requires()
 def list_calls() -> Response:
-    box_id, since, limit, after = box_id_param(), since_param(), limit_param(), cursor_param()
-    with db.engine.connect() as conn:
-        page = queries.list_calls(conn, box_id=box_id, since=since, limit=limit, after=after)
-    next_cursor = encode_cursor(*page.after) if page.after else None
-    return jsonify(items=[call_json(r) for r in page.rows], next=next_cursor)
+    return newest_first_page(queries.list_calls, call_json)
 
 
 @bp.get("/reports/kpi")

@@ -37,13 +37,18 @@ def alarm_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: A
         "raw_hex": _text(body.get("raw_hex")),
         "note": _text(body.get("note")),
     }
-    for column, limit in TEXT_FIELDS.items():
+    _texts(body, TEXT_FIELDS, row, problems)
+    return row, "; ".join(problems) or None
+
+
+def _texts(body: dict[str, Any], limits: dict[str, int], row: dict[str, Any], problems: list[str]) -> None:
+    """ROW's text columns from BODY, each cut to its limit (and said so in PROBLEMS)."""
+    for column, limit in limits.items():
         value = _text(body.get(column))
         if value is not None and len(value) > limit:
             problems.append(f"{column} longer than {limit}; cut")
             value = value[:limit]
         row[column] = value
-    return row, "; ".join(problems) or None
 
 
 CALL_TEXT_FIELDS = {
@@ -83,12 +88,7 @@ def call_row(box_id: str, lane: str, seq: int, record_id: str, at: str, body: An
     row["survey_score"] = score if ok else None  # a key the caller pressed, 1 … 9
     if score is not None and not ok:
         problems.append("survey_score is not a small number; dropped")
-    for column, limit in CALL_TEXT_FIELDS.items():
-        value = _text(body.get(column))
-        if value is not None and len(value) > limit:
-            problems.append(f"{column} longer than {limit}; cut")
-            value = value[:limit]
-        row[column] = value
+    _texts(body, CALL_TEXT_FIELDS, row, problems)
     return row, "; ".join(problems) or None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -58,17 +60,23 @@ def _box_filter() -> str | None:
     return box_id if box_id is not None and BOX_ID_RE.fullmatch(box_id) else None
 
 
+def _box_listing(list_rows: Callable[..., queries.Page]) -> dict[str, Any]:
+    """What a list page by box renders: its rows (the newest PAGE_SIZE), the boxes, the filter."""
+    box_id = _box_filter()
+    with db.engine.connect() as conn:
+        page = list_rows(conn, box_id=box_id, limit=PAGE_SIZE)
+        boxes = queries.list_boxes(conn)
+    return {"rows": page.rows, "boxes": boxes, "box_id": box_id, "page_size": PAGE_SIZE,
+            "principal": current_principal()}
+
+
 @bp.get("/calls")
 @requires()
 def calls() -> str:
     """通话记录: the newest call records, by box."""
-    box_id = _box_filter()
-    with db.engine.connect() as conn:
-        page = queries.list_calls(conn, box_id=box_id, limit=PAGE_SIZE)
-        boxes = queries.list_boxes(conn)
-    return render_template("web/calls.html", rows=page.rows, boxes=boxes, box_id=box_id, label=label,
+    return render_template("web/calls.html", **_box_listing(queries.list_calls), label=label,
                            directions=DIRECTION_ZH, categories=CATEGORY_ZH, outcomes=OUTCOME_ZH,
-                           queues=QUEUE_ZH, principal=current_principal(), page_size=PAGE_SIZE)
+                           queues=QUEUE_ZH)
 
 
 @bp.get("/reports")
@@ -94,11 +102,6 @@ def reports() -> str:
 @bp.get("/alarms")
 @requires()
 def alarms() -> str:
-    box_id = _box_filter()
-    with db.engine.connect() as conn:
-        page = queries.list_alarms(conn, box_id=box_id, limit=PAGE_SIZE)
-        boxes = queries.list_boxes(conn)
-    return render_template(
-        "web/alarms.html", rows=page.rows, boxes=boxes, box_id=box_id,
-        event_label=event_label, qualifier_label=qualifier_label,
-        principal=current_principal(), page_size=PAGE_SIZE, refresh_seconds=REFRESH_SECONDS)
+    return render_template("web/alarms.html", **_box_listing(queries.list_alarms),
+                           event_label=event_label, qualifier_label=qualifier_label,
+                           refresh_seconds=REFRESH_SECONDS)

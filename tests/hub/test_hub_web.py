@@ -86,22 +86,15 @@ def test_session_reads_the_api_and_logout_ends_it(client, login, ingest):
 
 
 def test_live_wallboard_shows_each_boxs_figures_in_chinese(client, login, engine):
-    import json
+    from test_hub_live import keep, live_payload
 
     from hub.ingest import core, store
     from hub.timeutil import utc_now
 
-    def keep(box_id, **figures):
-        body = {"box_id": box_id, "format": 1, "at": "2026-12-01T14:00:02+08:00", "calls_waiting": 0,
-                "emergency_waiting": 0, "longest_wait_s": 0, "agents_by_state": {}, "trunks_up": 1,
-                "trunks_total": 1, "agents": [], "waiting": [], "trunks": []} | figures
-        action = core.decide(f"anxin/v1/box/{box_id}/live", json.dumps(body).encode(), utc_now())
-        with engine.begin() as conn:
-            store.apply_live(conn, action)
-
-    keep("box-001", calls_waiting=3, emergency_waiting=1, longest_wait_s=47.6,
-         agents_by_state={"ready": 2, "busy": 1, "not_ready": 1}, trunks_up=1, trunks_total=2)
-    keep("box-002")
+    keep(engine, live_payload("box-001", at="2026-12-01T14:00:02+08:00", calls_waiting=3, emergency_waiting=1,
+                              longest_wait_s=47.6, agents_by_state={"ready": 2, "busy": 1, "not_ready": 1},
+                              trunks_up=1, trunks_total=2))
+    keep(engine, live_payload("box-002"))
     with engine.begin() as conn:
         store.apply_status(conn, core.UpdateStatus("box-002", "offline", utc_now(), retained=False))
         store.apply_status(conn, core.UpdateStatus("box-003", "online", utc_now(), retained=False))

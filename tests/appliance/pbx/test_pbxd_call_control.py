@@ -210,6 +210,20 @@ def heard(path: Path) -> set[float]:
     return {f for f, db in levels.items() if db >= max(loudest - 20, 20)}
 
 
+def trunk_legs_hear(telco: object, tmp_path: Path, other: str) -> tuple[set[float], set[float]]:
+    """The caller (c1) plays 650 Hz and the outbound leg OTHER 1750 Hz at once: what each heard."""
+    legs = {"c1": (tmp_path / "caller.wav", 650), other: (tmp_path / f"{other}.wav", 1750)}
+    for leg, (path, _) in legs.items():
+        telco.send(f"record {leg} {path}")
+    for leg, (_, freq) in legs.items():
+        telco.send(f"play {leg} tone {freq} 1.2")
+    time.sleep(1.5)
+    for leg in legs:
+        telco.send(f"stop {leg}")
+    time.sleep(0.1)
+    return heard(legs["c1"][0]), heard(legs[other][0])
+
+
 AGENT_1001 = general_queue()
 
 
@@ -310,16 +324,23 @@ def logged_in_agent(box: object) -> object:
     return agent
 
 
+def answered_then_flash(box: object, agent: object) -> dict:
+    """A call in, answered on AGENT's phone, then a hook flash: the caller on hold, the agent
+    hearing dial tone. The caller ID the phone showed."""
+    box.call_in()
+    cid = agent.expect("cid", timeout=20)
+    agent.send("off")
+    time.sleep(0.3)
+    agent.send("flash")
+    agent.expect("tone", name="dial", timeout=5)
+    return cid
+
+
 def test_hook_flash_consults_an_extension_makes_a_three_way_call_and_transfers(tmp_path: Path) -> None:
     with running_box(tmp_path, AGENT_1001, ports=2) as box:
         telco = box.telco
         agent, expert = logged_in_agent(box), box.handset(port=1)
-        box.call_in()
-        assert agent.expect("cid", timeout=20)["number"] == "13800138000"
-        agent.send("off")
-        time.sleep(0.3)
-        agent.send("flash")                               # the caller is held, with music
-        agent.expect("tone", name="dial", timeout=5)
+        assert answered_then_flash(box, agent)["number"] == "13800138000"   # the caller held, with music
         telco.send(f"record c1 {tmp_path / 'held.wav'}")
         agent.send("play tone 1050 1.0")                  # the caller must not hear this
         time.sleep(1.2)
@@ -374,12 +395,7 @@ def test_hook_flash_blind_transfer_to_an_outside_number(tmp_path: Path) -> None:
     with running_box(tmp_path, AGENT_1001, telco_args=("--answer", "manual")) as box:
         telco = box.telco
         agent = logged_in_agent(box)
-        box.call_in()
-        agent.expect("cid", timeout=20)
-        agent.send("off")
-        time.sleep(0.3)
-        agent.send("flash")
-        agent.expect("tone", name="dial", timeout=5)
+        answered_then_flash(box, agent)
         agent.send("dtmf 913900001111#")                  # 9 + the family member's mobile
         out = telco.expect("incoming", id="b1", timeout=10)
         assert out["called"] == "13900001111"
@@ -388,15 +404,7 @@ def test_hook_flash_blind_transfer_to_an_outside_number(tmp_path: Path) -> None:
         telco.send("answer b1")
         telco.expect("answered", id="b1", timeout=10)
         time.sleep(0.2)
-        telco.send(f"record c1 {tmp_path / 'caller.wav'}")
-        telco.send(f"record b1 {tmp_path / 'family.wav'}")
-        telco.send("play c1 tone 650 1.2")
-        telco.send("play b1 tone 1750 1.2")
-        time.sleep(1.5)
-        telco.send("stop c1")
-        telco.send("stop b1")
-        time.sleep(0.1)
-        assert heard(tmp_path / "caller.wav") == {1750.0} and heard(tmp_path / "family.wav") == {650.0}
+        assert trunk_legs_hear(telco, tmp_path, "b1") == ({1750.0}, {650.0})   # caller and family
         telco.send("hangup c1 16")                        # the caller hangs up: the family leg is cleared
         telco.expect("hangup", id="b1", timeout=10)
         db = connect(box.data / "box.db")
@@ -412,12 +420,7 @@ def test_a_blind_transfer_to_an_extension_nobody_answers_goes_back_to_the_queue(
     with running_box(tmp_path, SHORT_RING, ports=2) as box:
         telco = box.telco
         agent, colleague = logged_in_agent(box), box.handset(port=1)
-        box.call_in()
-        agent.expect("cid", timeout=20)
-        agent.send("off")
-        time.sleep(0.3)
-        agent.send("flash")
-        agent.expect("tone", name="dial", timeout=5)
+        answered_then_flash(box, agent)
         agent.send("dtmf 8002")
         assert colleague.expect("cid", timeout=5)["name"] == "转接"
         colleague.expect("ring", on=True, timeout=5)
@@ -531,15 +534,7 @@ def test_a_mobile_agent_takes_queue_calls_on_an_outbound_call(tmp_path: Path) ->
         telco.send("answer b1")
         telco.expect("answered", id="b1")
         time.sleep(0.2)
-        telco.send(f"record c1 {tmp_path / 'caller.wav'}")
-        telco.send(f"record b1 {tmp_path / 'mobile.wav'}")
-        telco.send("play c1 tone 650 1.2")
-        telco.send("play b1 tone 1750 1.2")
-        time.sleep(1.5)
-        telco.send("stop c1")
-        telco.send("stop b1")
-        time.sleep(0.1)
-        assert heard(tmp_path / "caller.wav") == {1750.0} and heard(tmp_path / "mobile.wav") == {650.0}
+        assert trunk_legs_hear(telco, tmp_path, "b1") == ({1750.0}, {650.0})   # caller and mobile agent
         telco.send("hangup b1 16")                       # the mobile agent ends the call
         telco.expect("released", id="b1")
         db = connect(box.data / "box.db")
